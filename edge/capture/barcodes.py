@@ -1,0 +1,445 @@
+"""Barcode reading for scanned pages.
+
+Two back-ends sit behind one small interface: zxing-cpp (the stronger reader, and the only
+one that reads Data Matrix) and libzbar through pyzbar (the design card's decoder). A
+`DecoderChain` unions what several decoders read. `read_symbols` is what capture calls on
+every page; it spends as little as it can on the common page, which carries no symbol, and
+pays for full resolution only when a cheap pass saw a symbol it could not decode.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol, runtime_checkable
+
+import zxingcpp
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CHEAP_FORMATS",
+    "DEFAULT_TIERS",
+    "FULL_PAGE",
+    "TOP_THIRD",
+    "Decoder",
+    "DecoderChain",
+    "PageSource",
+    "Scan",
+    "SuspectingDecoder",
+    "Symbol",
+    "Tier",
+    "ZbarDecoder",
+    "ZbarUnavailable",
+    "ZxingDecoder",
+    "default_chain",
+    "read_symbols",
+    "read_symbols_naive",
+    "read_tier",
+]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One decoded symbol; equal symbols from different decoders compare equal."""
+
+    text: str
+    symbology: str
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one decode attempt found, plus how many symbol-like things it could not decode.
+
+    The suspect count is what lets the page reader pay for full resolution only on pages that
+    visibly carry a symbol.
+    """
+
+    symbols: tuple[Symbol, ...] = ()
+    suspects: int = 0
+
+
+class Decoder(Protocol):
+    """Anything that reads symbols from an image."""
+
+    name: str
+
+    def decode(self, image: Image.Image) -> list[Symbol]: ...
+
+
+@runtime_checkable
+class SuspectingDecoder(Protocol):
+    """A decoder that can also say "there is a symbol here that I could not decode"."""
+
+    name: str
+
+    def decode(self, image: Image.Image) -> list[Symbol]: ...
+
+    def scan(self, image: Image.Image) -> Scan: ...
+
+
+class PageSource(Protocol):
+    """A page that can be decoded at reduced scale far more cheaply than at full scale."""
+
+    def image(self, reduce: int) -> Image.Image: ...
+
+
+def _decode_bytes(raw: bytes) -> str:
+    """Keep every byte: payloads are codes, not prose, so nothing but trailing NUL is noise."""
+    raw = raw.rstrip(b"\x00")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _dedupe(symbols: Iterable[Symbol]) -> list[Symbol]:
+    return list(dict.fromkeys(symbols))
+
+
+# zxing-cpp 3 names formats hierarchically (Code 39 has Standard/Extended/Code 32/PZN
+# variants, QR has Model 1/2); callers care about the family, in one spelling for both back-ends.
+_ZXING_NAMES: Final[dict[str, str]] = {
+    "QRCode": "qr",
+    "QRCodeModel1": "qr",
+    "QRCodeModel2": "qr",
+    "MicroQRCode": "microqr",
+    "RMQRCode": "rmqr",
+    "DataMatrix": "datamatrix",
+    "Aztec": "aztec",
+    "AztecCode": "aztec",
+    "AztecRune": "aztecrune",
+    "PDF417": "pdf417",
+    "CompactPDF417": "pdf417",
+    "MicroPDF417": "micropdf417",
+    "MaxiCode": "maxicode",
+    "Code128": "code128",
+    "Code39": "code39",
+    "Code39Std": "code39",
+    "Code39Ext": "code39",
+    "Code32": "code32",
+    "PZN": "pzn",
+    "Code93": "code93",
+    "Codabar": "codabar",
+    "ITF": "itf",
+    "ITF14": "itf14",
+    "EAN13": "ean13",
+    "EAN8": "ean8",
+    "EAN5": "ean5",
+    "EAN2": "ean2",
+    "UPCA": "upca",
+    "UPCE": "upce",
+    "ISBN": "isbn",
+    "DataBar": "databar",
+    "DataBarOmni": "databar",
+    "DataBarStk": "databar",
+    "DataBarStkOmni": "databar",
+    "DataBarExp": "databarexp",
+    "DataBarExpStk": "databarexp",
+    "DataBarLtd": "databarltd",
+}
+_ZXING_FORMATS: Final[dict[str, str]] = {
+    "qr": "QRCode",
+    "microqr": "MicroQRCode",
+    "rmqr": "RMQRCode",
+    "datamatrix": "DataMatrix",
+    "aztec": "Aztec",
+    "pdf417": "PDF417",
+    "maxicode": "MaxiCode",
+    "code128": "Code128",
+    "code39": "Code39",
+    "code93": "Code93",
+    "codabar": "Codabar",
+    "itf": "ITF",
+    "ean13": "EAN13",
+    "ean8": "EAN8",
+    "upca": "UPCA",
+    "upce": "UPCE",
+    "databar": "DataBar",
+    "databarexp": "DataBarExpanded",
+    "databarltd": "DataBarLimited",
+}
+_ZBAR_NAMES: Final[dict[str, str]] = {
+    "QRCODE": "qr",
+    "SQCODE": "sqcode",
+    "CODE128": "code128",
+    "CODE39": "code39",
+    "CODE93": "code93",
+    "CODABAR": "codabar",
+    "I25": "itf",
+    "EAN13": "ean13",
+    "EAN8": "ean8",
+    "EAN5": "ean5",
+    "EAN2": "ean2",
+    "UPCA": "upca",
+    "UPCE": "upce",
+    "ISBN10": "isbn",
+    "ISBN13": "isbn",
+    "DATABAR": "databar",
+    "DATABAR_EXP": "databarexp",
+    "PDF417": "pdf417",
+    "COMPOSITE": "composite",
+}
+_BYTE_CONTENT: Final = (zxingcpp.ContentType.Binary, zxingcpp.ContentType.UnknownECI)
+
+CHEAP_FORMATS: Final[tuple[str, ...]] = ("qr", "datamatrix", "code128", "code39")
+"""What a cover sheet's dossier code is printed as. Each extra 1-D format costs the cheap pass
+about 0.4 ms per megapixel on every page; anything else is still read on escalation and by the
+chain."""
+
+
+def _zxing_symbology(barcode: Any) -> str:
+    name: str = barcode.format.name
+    return _ZXING_NAMES.get(name, name.lower())
+
+
+class ZxingDecoder:
+    """zxing-cpp. `thorough=False` skips rotated, inverted and downscaled searches: on a flat,
+    upright scan at a known scale they find nothing more and cost 2-6x the time."""
+
+    def __init__(
+        self,
+        formats: Iterable[str] | None = None,
+        *,
+        thorough: bool = True,
+        name: str | None = None,
+    ) -> None:
+        self.formats: tuple[str, ...] | None = tuple(formats) if formats is not None else None
+        self.thorough = thorough
+        self.name = name or ("zxing" if thorough else "zxing-fast")
+        options: dict[str, Any] = {
+            "try_rotate": thorough,
+            "try_downscale": thorough,
+            "try_invert": thorough,
+            "text_mode": zxingcpp.TextMode.Plain,
+            "return_errors": True,
+        }
+        if self.formats is not None:
+            unknown = [f for f in self.formats if f not in _ZXING_FORMATS]
+            if unknown:
+                raise ValueError(f"zxing-cpp cannot be asked for {unknown}")
+            options["formats"] = zxingcpp.barcode_formats_from_str(
+                ",".join(_ZXING_FORMATS[f] for f in self.formats)
+            )
+        self._options = options
+
+    def __repr__(self) -> str:
+        return f"ZxingDecoder(formats={self.formats!r}, thorough={self.thorough})"
+
+    def decode(self, image: Image.Image) -> list[Symbol]:
+        return list(self.scan(image).symbols)
+
+    def scan(self, image: Image.Image) -> Scan:
+        symbols: list[Symbol] = []
+        suspects = 0
+        for barcode in zxingcpp.read_barcodes(image, **self._options):
+            if not barcode.valid:
+                suspects += 1
+                continue
+            if barcode.content_type in _BYTE_CONTENT:
+                text = _decode_bytes(barcode.bytes)
+            else:
+                text = barcode.text.rstrip("\x00")
+            symbols.append(Symbol(text, _zxing_symbology(barcode)))
+        return Scan(tuple(_dedupe(symbols)), suspects)
+
+
+class ZbarUnavailable(RuntimeError):
+    """libzbar (the C library pyzbar wraps) is not installed on this machine."""
+
+
+class ZbarDecoder:
+    """libzbar through pyzbar, imported on construction so a missing library is reported once,
+    clearly, instead of on the first cover sheet.
+
+    GS1 DataBar is left out by default: libzbar's DataBar decoder prints assertion warnings to
+    stderr on ordinary text pages, which would flood the journal, and no dossier code uses it.
+    """
+
+    name = "zbar"
+
+    def __init__(self, symbologies: Iterable[str] | None = None) -> None:
+        try:
+            self._pyzbar = importlib.import_module("pyzbar.pyzbar")
+        except (ImportError, OSError) as exc:
+            raise ZbarUnavailable(
+                "libzbar is not available, so pyzbar cannot load it: "
+                "install the system package libzbar0 (apt-get install libzbar0)"
+            ) from exc
+        wanted = set(symbologies) if symbologies is not None else None
+        self._symbols = [
+            s
+            for s in self._pyzbar.ZBarSymbol
+            if s.name in _ZBAR_NAMES
+            and (
+                _ZBAR_NAMES[s.name] in wanted
+                if wanted is not None
+                else not _ZBAR_NAMES[s.name].startswith("databar")
+            )
+        ]
+
+    def __repr__(self) -> str:
+        return f"ZbarDecoder(symbols={[s.name for s in self._symbols]!r})"
+
+    def decode(self, image: Image.Image) -> list[Symbol]:
+        if image.mode != "L":
+            image = image.convert("L")
+        found = self._pyzbar.decode(image, symbols=self._symbols)
+        return _dedupe(
+            Symbol(_decode_bytes(d.data), _ZBAR_NAMES.get(d.type, d.type.lower().replace("_", "")))
+            for d in found
+        )
+
+
+class DecoderChain:
+    """Several decoders run in order; the result is the union of what each read, first reader
+    first, without duplicates. Union rather than first-success, because a decoder that misreads
+    a symbol must not hide the decoder that reads it right."""
+
+    def __init__(self, decoders: Sequence[Decoder]) -> None:
+        if not decoders:
+            raise ValueError("a decoder chain needs at least one decoder")
+        self.decoders: tuple[Decoder, ...] = tuple(decoders)
+        self.name = "+".join(d.name for d in self.decoders)
+
+    def __repr__(self) -> str:
+        return f"DecoderChain({list(self.decoders)!r})"
+
+    def decode(self, image: Image.Image) -> list[Symbol]:
+        return list(self.scan(image).symbols)
+
+    def scan(self, image: Image.Image) -> Scan:
+        symbols: list[Symbol] = []
+        suspects = 0
+        for decoder in self.decoders:
+            if isinstance(decoder, SuspectingDecoder):
+                found = decoder.scan(image)
+                symbols.extend(found.symbols)
+                suspects += found.suspects
+            else:
+                symbols.extend(decoder.decode(image))
+        return Scan(tuple(_dedupe(symbols)), suspects)
+
+
+def default_chain() -> DecoderChain:
+    """zxing-cpp first, libzbar second: on the real-world corpus zxing-cpp reads far more and
+    zbar adds the odd symbol zxing-cpp misses, with no false positives from either
+    (bench/decoders.py prints the numbers). Without libzbar the box still reads with
+    zxing-cpp alone rather than failing capture."""
+    try:
+        zbar = ZbarDecoder()
+    except ZbarUnavailable as exc:
+        log.warning("barcode chain without zbar: %s", exc)
+        return DecoderChain([ZxingDecoder()])
+    return DecoderChain([ZxingDecoder(), zbar])
+
+
+FULL_PAGE: Final = (0.0, 1.0)
+TOP_THIRD: Final = (0.0, 1 / 3)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One step of the page reader: the page at 1/`reduce` scale, the horizontal `band` between
+    two fractions of its height, read by `decoder` (None: the chain given to `read_symbols`).
+
+    Escalation tiers run only when no earlier tier read anything but one saw a suspect; they
+    run in order and stop at the first that reads something.
+    """
+
+    reduce: int
+    band: tuple[float, float] = FULL_PAGE
+    decoder: Decoder | None = None
+    escalation: bool = False
+    label: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.reduce not in (1, 2, 4, 8):
+            raise ValueError(f"reduce must be 1, 2, 4 or 8, not {self.reduce}")
+        top, bottom = self.band
+        if not 0.0 <= top < bottom <= 1.0:
+            raise ValueError(f"band must be two fractions 0 <= top < bottom <= 1, not {self.band}")
+
+
+_FAST_CHEAP = ZxingDecoder(CHEAP_FORMATS, thorough=False, name="zxing-fast")
+_FAST_ALL = ZxingDecoder(None, thorough=False, name="zxing-fast-all")
+
+DEFAULT_TIERS: Final[tuple[Tier, ...]] = (
+    Tier(2, FULL_PAGE, _FAST_CHEAP, label="1/2 page, fast zxing, cover formats"),
+    Tier(1, FULL_PAGE, _FAST_ALL, escalation=True, label="full res page, fast zxing, all formats"),
+    Tier(1, FULL_PAGE, None, escalation=True, label="full res page, whole chain, thorough"),
+)
+"""Chosen by measurement (bench/decoders.py). One half-scale pass over the whole page costs
+about what a quarter-scale page plus a half-scale top band does in decode time, and less in
+total because the page is decoded from JPEG once instead of twice; draft decoding is
+dominated by entropy decoding, so 1/4 scale is barely cheaper to get than 1/2. At half scale
+QR and Data Matrix codes from about 1.5 cm are read anywhere on the page, and a Code 128 with
+0.25 mm modules, which half scale cannot resolve, is seen as a checksum error and read at full
+resolution."""
+
+
+class _Memo:
+    """Each scale of a page is decoded from the file at most once per read."""
+
+    def __init__(self, page: PageSource) -> None:
+        self._page = page
+        self._images: dict[int, Image.Image] = {}
+
+    def image(self, reduce: int) -> Image.Image:
+        image = self._images.get(reduce)
+        if image is None:
+            image = self._page.image(reduce)
+            if image.mode != "L":
+                image = image.convert("L")
+            self._images[reduce] = image
+        return image
+
+
+def read_tier(page: PageSource, tier: Tier, chain: DecoderChain | None = None) -> Scan:
+    """Run one tier on a page; public so the benchmark can price each tier on its own."""
+    image = page.image(tier.reduce)
+    if image.mode != "L":
+        image = image.convert("L")
+    top, bottom = tier.band
+    if (top, bottom) != FULL_PAGE:
+        image = image.crop((0, round(top * image.height), image.width, round(bottom * image.height)))
+    decoder: Decoder = tier.decoder or chain or default_chain()
+    if isinstance(decoder, SuspectingDecoder):
+        return decoder.scan(image)
+    return Scan(tuple(decoder.decode(image)), 0)
+
+
+def read_symbols(
+    page: PageSource,
+    chain: DecoderChain | None = None,
+    *,
+    tiers: Sequence[Tier] = DEFAULT_TIERS,
+) -> list[Symbol]:
+    """Read a page's symbols, cheaply on the common page that has none.
+
+    Every ordinary tier runs, so a cover sheet with both a QR code and a Code 128 yields both.
+    Escalation tiers run only if nothing was read yet something symbol-like was seen, so a text
+    page is never decoded at full resolution.
+    """
+    memo = _Memo(page)
+    chain_or_lazy: Callable[[], DecoderChain] = (lambda: chain) if chain else default_chain
+    symbols: list[Symbol] = []
+    suspects = 0
+    for tier in tiers:
+        if tier.escalation and (symbols or not suspects):
+            continue
+        scan = read_tier(memo, tier, None if tier.decoder else chain_or_lazy())
+        symbols.extend(scan.symbols)
+        suspects += scan.suspects
+        if tier.escalation and scan.symbols:
+            break
+    return _dedupe(symbols)
+
+
+def read_symbols_naive(image: Image.Image) -> list[Symbol]:
+    """libzbar over the whole page at full resolution: the baseline the benchmark measures
+    `read_symbols` against."""
+    return ZbarDecoder().decode(image)

@@ -1,0 +1,355 @@
+"""The consumer: one settled file in, committed pages (or a quarantine record) out.
+
+A chain of small steps, each testable alone: check the entry, hash it, skip what
+is stored already, read pages one at a time, find barcodes, assess quality,
+place the page in a dossier, seal and commit, and only then remove the original.
+
+Each page commits in its own short transaction together with the file's
+progress, so a power cut or SIGKILL loses at most the page in hand, and a
+restart continues the same file from the next page into the dossier that was
+open. A crash between the last commit and the removal of the original is
+recognised by the file's SHA-256 on the next pass and reported as a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.capture import barcodes, quality
+from edge.capture.grouping import place
+from edge.capture.readers import BadInput, Page, open_pages, source_sha256
+from edge.domain import CodePatterns
+from edge.records import Ledger
+from edge.settings import Settings
+from edge.store import Store
+
+MULTI_PAGE_TYPES = ("application/pdf", "image/tiff")
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file; the JSON report and the logs are built from it."""
+
+    name: str
+    status: str  # stored | duplicate | quarantined | interrupted
+    pages: int = 0
+    dossiers: list[str] = field(default_factory=list)
+    reason: str | None = None
+    message: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass
+class Analysis:
+    code: str | None
+    symbols: list[dict[str, str]]
+    flags: list[str]
+    dpi: float | None
+
+
+def analyse(
+    page: Page,
+    chain: barcodes.DecoderChain,
+    patterns: CodePatterns,
+    thresholds: quality.QualityThresholds,
+) -> Analysis:
+    """Barcodes and quality for one page, from the cheapest decode that answers."""
+    symbols = barcodes.read_symbols(page, chain)
+    code = None
+    attrs: list[dict[str, str]] = []
+    for symbol in symbols:
+        matched = patterns.match(symbol.text)
+        if matched and code is None:
+            code = matched
+        elif not matched or matched != code:
+            attrs.append({"text": symbol.text, "symbology": symbol.symbology})
+    report = quality.assess(
+        page.image(4), reduce=4, pixel_size=page.pixel_size, dpi=page.dpi, thresholds=thresholds
+    )
+    return Analysis(code, attrs, list(report.flags), report.effective_dpi)
+
+
+class Capture:
+    """Turns inbox files into dossiers in one store; the daemon and ``--once`` share it."""
+
+    def __init__(
+        self,
+        store: Store,
+        ledger: Ledger,
+        inbox: Path,
+        settings: Settings,
+        *,
+        chain: barcodes.DecoderChain | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.inbox = inbox
+        self.chain = chain or barcodes.default_chain()
+        self.should_stop = should_stop
+        self._activity: dict[int, float] = {}
+        self.apply_settings(settings)
+        now = time.monotonic()
+        for job in store.open_jobs():
+            self._activity[job["id"]] = now
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        self.patterns = settings.patterns()
+        self.thresholds = quality.QualityThresholds(
+            min_dpi=settings.min_dpi, max_skew_degrees=settings.max_skew_degrees
+        )
+
+    # -- jobs ---------------------------------------------------------------------
+
+    def _job_key(self, relative: Path, media_type: str | None, sha256: str) -> tuple[str, str]:
+        if len(relative.parts) > 1:
+            return "folder", f"folder:{relative.parts[0]}"
+        if media_type in MULTI_PAGE_TYPES:
+            return "file", f"file:{sha256}"
+        return "loose", "loose"
+
+    def _job(self, kind: str, key: str) -> tuple[int, str | None]:
+        row = self.store.open_job(key)
+        if row is None:
+            with self.store.transaction():
+                job_id = self.store.new_job(kind, key)
+            return job_id, None
+        return int(row["id"]), row["open_dossier_id"]
+
+    def close_idle_jobs(self, *, everything: bool = False) -> list[int]:
+        """Close jobs quiet for the idle time (all of them at the end of ``--once``)."""
+        now = time.monotonic()
+        closed = []
+        for job in self.store.open_jobs():
+            last = self._activity.get(job["id"], now)
+            if everything or job["kind"] == "file" or now - last >= self.settings.job_idle_seconds:
+                with self.store.transaction():
+                    self.store.close_job(job["id"])
+                self._activity.pop(job["id"], None)
+                closed.append(job["id"])
+                if job["kind"] == "folder":
+                    self._remove_empty_folder(self.inbox / job["key"].removeprefix("folder:"))
+        return closed
+
+    def _remove_empty_folder(self, folder: Path) -> None:
+        """A job folder goes once it is empty; litter keeps it (we never delete litter)."""
+        if folder.is_symlink() or not folder.is_dir():
+            return
+        for root, _dirs, _files in os.walk(folder, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(root)
+
+    # -- one file --------------------------------------------------------------------
+
+    def process(self, path: Path, settled_at: float | None = None) -> FileOutcome:
+        """Store one settled file's pages, or quarantine it; never raises on bad input."""
+        relative = path.relative_to(self.inbox)
+        name = str(relative)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(path)
+            return self._quarantine_entry(
+                path,
+                name,
+                BadInput(
+                    "symlink",
+                    f"This is a link to {target!r}, not a scan; links are never followed: "
+                    "copy the file itself into the inbox.",
+                ),
+            )
+        if not stat.S_ISREG(st.st_mode):
+            return self._quarantine_entry(
+                path,
+                name,
+                BadInput("special_file", "This is a device or pipe, not a scan file: remove it."),
+            )
+        try:
+            sha256 = source_sha256(path)
+        except FileNotFoundError:
+            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
+        source = self.store.source(sha256)
+        if (source is not None and source["complete"]) or self.store.quarantined(sha256):
+            _remove(path)
+            return FileOutcome(name, "duplicate")
+        return self._store_pages(path, name, relative, sha256, source, settled_at)
+
+    def _store_pages(
+        self,
+        path: Path,
+        name: str,
+        relative: Path,
+        sha256: str,
+        source,
+        settled_at: float | None,
+    ) -> FileOutcome:
+        done = int(source["pages_done"]) if source is not None else 0
+        outcome = FileOutcome(name, "stored", pages=0)
+        job_id: int | None = int(source["job_id"]) if source is not None and source["job_id"] else None
+        pages: Iterator[Page] = open_pages(
+            path,
+            max_bytes=self.settings.max_file_mb * 1024 * 1024,
+            max_pixels=self.settings.max_pixels,
+        )
+        try:
+            for page, is_last in _with_last(pages):
+                if job_id is None:
+                    kind, key = self._job_key(relative, page.media_type, sha256)
+                    job_id, _ = self._job(kind, key)
+                if page.index < done:
+                    continue
+                analysis = analyse(page, self.chain, self.patterns, self.thresholds)
+                dossier_id = self._commit_page(
+                    page, analysis, job_id, sha256, name, complete=is_last
+                )
+                outcome.pages += 1
+                if dossier_id not in outcome.dossiers:
+                    outcome.dossiers.append(dossier_id)
+                if not is_last and self.should_stop():
+                    outcome.status = "interrupted"
+                    return outcome
+        except BadInput as bad:
+            return self._quarantine_file(path, name, sha256, bad, outcome, job_id)
+        except FileNotFoundError:
+            return self._quarantine_file(
+                path, name, sha256, BadInput("vanished", _VANISHED), outcome, job_id
+            )
+        _remove(path)
+        if settled_at is not None:
+            outcome.latency_ms = (time.monotonic() - settled_at) * 1000
+        return outcome
+
+    def _commit_page(
+        self,
+        page: Page,
+        analysis: Analysis,
+        job_id: int,
+        sha256: str,
+        name: str,
+        *,
+        complete: bool,
+    ) -> str:
+        with self.store.transaction():
+            job = self.store.conn.execute(
+                "SELECT open_dossier_id FROM jobs WHERE id=?", (job_id,)
+            ).fetchone()
+            known = self.store.dossier_by_code(analysis.code) if analysis.code else None
+            placement = place(
+                analysis.code, job["open_dossier_id"] if job else None, known["id"] if known else None
+            )
+            dossier_id = placement.dossier_id or self.ledger.create_dossier(
+                placement.code, job_id=job_id
+            )
+            self.store.upsert_source(sha256, name, job_id)
+            self.ledger.add_page(
+                dossier_id,
+                page.data,
+                media_type=page.media_type,
+                sha256=hashlib.sha256(page.data).hexdigest(),
+                source_sha=sha256,
+                source_name=name,
+                source_index=page.index,
+                width=page.pixel_size[0],
+                height=page.pixel_size[1],
+                dpi=analysis.dpi,
+                flags=analysis.flags,
+                symbols=analysis.symbols,
+            )
+            self.store.source_progress(sha256, page.index + 1, complete)
+            if complete:
+                self.ledger.record(None, "source.completed", {"sha256": sha256, "name": name})
+            self.store.set_job_dossier(job_id, dossier_id)
+        self._activity[job_id] = time.monotonic()
+        return dossier_id
+
+    # -- quarantine ------------------------------------------------------------------
+
+    def _quarantine_entry(self, path: Path, name: str, bad: BadInput) -> FileOutcome:
+        """Links, devices and vanished files: nothing to seal, only the record."""
+        with self.store.transaction():
+            self.ledger.quarantine(name=name, reason=bad.reason, message=bad.message)
+        if bad.reason != "vanished":
+            _remove(path)
+        return FileOutcome(name, "quarantined", reason=bad.reason, message=bad.message)
+
+    def _quarantine_file(
+        self,
+        path: Path,
+        name: str,
+        sha256: str,
+        bad: BadInput,
+        outcome: FileOutcome,
+        job_id: int | None,
+    ) -> FileOutcome:
+        """Seal the original whole (chunk by chunk) so nothing is lost, then remove it."""
+        message = bad.message
+        if outcome.pages:
+            message = f"Page {outcome.pages + 1} onwards could not be read: {bad.message}"
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as stream, self.store.transaction():
+                self.ledger.quarantine(
+                    name=name,
+                    reason=bad.reason,
+                    message=message,
+                    sha256=sha256,
+                    size=size,
+                    stream=stream,
+                )
+                if self.store.source(sha256) is not None:
+                    self.store.conn.execute(
+                        "UPDATE sources SET complete=1 WHERE sha256=?", (sha256,)
+                    )
+        except FileNotFoundError:
+            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
+        _remove(path)
+        outcome.status = "quarantined"
+        outcome.reason = bad.reason
+        outcome.message = message
+        return outcome
+
+
+_VANISHED = (
+    "The file disappeared while it was being read: if the scanner is still working, "
+    "wait for it to finish and scan again."
+)
+
+
+def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
+    """Pair each page with whether it is the file's last, holding at most two pages."""
+    previous: Page | None = None
+    while True:
+        try:
+            page = next(pages)
+        except StopIteration:
+            break
+        except BadInput:
+            if previous is not None:
+                yield previous, False
+            raise
+        if previous is not None:
+            yield previous, False
+        previous = page
+    if previous is not None:
+        yield previous, True
+
+
+def _remove(path: Path) -> None:
+    """Remove an original that is durably stored, and make the removal durable too."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

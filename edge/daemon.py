@@ -1,0 +1,190 @@
+"""The box's main loop: watch the inbox, capture, guard the disk, stop cleanly.
+
+``edge run`` calls ``Daemon.run`` (until SIGTERM); ``edge capture --once`` calls
+``Daemon.run_once``. Both go through the same ``Capture`` pipeline, one file at
+a time in natural name order.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.capture.pipeline import Capture, FileOutcome
+from edge.capture.watcher import InboxWatcher
+from edge.records import Ledger
+from edge.settings import Settings
+from edge.store import Store
+from edge.vault import Keyring
+
+log = logging.getLogger("edge")
+
+
+@dataclass
+class Report:
+    """The summary ``edge capture --once --json`` prints."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    codes: dict[str, str | None] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        stored = [o for o in self.outcomes if o.status in ("stored", "interrupted", "quarantined")]
+        dossiers: list[str] = []
+        for outcome in self.outcomes:
+            for dossier_id in outcome.dossiers:
+                if dossier_id not in dossiers:
+                    dossiers.append(dossier_id)
+        return {
+            "files": len(stored),
+            "pages": sum(o.pages for o in self.outcomes),
+            "dossiers": [self.codes.get(d) for d in dossiers],
+            "quarantined": [
+                {"file": o.name, "reason": o.reason, "message": o.message}
+                for o in self.outcomes
+                if o.status == "quarantined"
+            ],
+            "duplicates": [o.name for o in self.outcomes if o.status == "duplicate"],
+            "ignored": self.ignored,
+            "deferred": self.deferred,
+        }
+
+
+class Daemon:
+    def __init__(self, state: Path, inbox: Path, overrides: dict[str, Any] | None = None) -> None:
+        self.state = state
+        self.inbox = inbox
+        self.keyring = Keyring.load(state)
+        self.store = Store.open(state)
+        self.overrides = overrides or {}
+        self.settings = self._settings()
+        self.stopping = False
+        self.capture = Capture(
+            self.store,
+            Ledger(self.store, self.keyring.sealer()),
+            inbox,
+            self.settings,
+            should_stop=lambda: self.stopping,
+        )
+        self._disk_alert = False
+
+    def _settings(self) -> Settings:
+        settings = self.store.settings()
+        return settings.with_changes(**self.overrides) if self.overrides else settings
+
+    def close(self) -> None:
+        self.store.close()
+
+    def request_stop(self, *_args: object) -> None:
+        self.stopping = True
+
+    def disk_ok(self, needed: int = 0) -> bool:
+        """The free-space guard: stop taking scans before the disk is full, say so, resume."""
+        free = shutil.disk_usage(self.state).free
+        ok = free >= self.settings.min_free_mb * 1024 * 1024 + 2 * needed
+        if not ok and not self._disk_alert:
+            log.error(
+                "disk almost full (%d MB free): new scans wait in the inbox; "
+                "free space or sync so old pages can be purged",
+                free // (1024 * 1024),
+            )
+            self.store.set_meta("alert.disk", f"{free // (1024 * 1024)} MB free")
+        elif ok and self._disk_alert:
+            log.warning("disk space is back (%d MB free): taking scans again", free // 2**20)
+            self.store.set_meta("alert.disk", "")
+        self._disk_alert = not ok
+        return ok
+
+    def _handle(self, path: Path, report: Report, settled_at: float) -> bool:
+        try:
+            size = path.lstat().st_size
+        except FileNotFoundError:
+            size = 0
+        if not self.disk_ok(size):
+            report.deferred.append(str(path.relative_to(self.inbox)))
+            return False
+        outcome = self.capture.process(path, settled_at)
+        report.outcomes.append(outcome)
+        for dossier_id in outcome.dossiers:
+            row = self.store.dossier(dossier_id)
+            report.codes[dossier_id] = row["code"] if row else None
+        _log_outcome(outcome, report.codes)
+        return True
+
+    def run_once(self, *, max_wait: float = 120.0) -> Report:
+        """Capture everything in the inbox now, waiting for files still being written."""
+        watcher = InboxWatcher(
+            self.inbox,
+            settle_seconds=self.settings.settle_seconds,
+            rescan_seconds=float("inf"),
+        )
+        watcher.rescan()
+        report = Report()
+        deadline = time.monotonic() + max_wait
+        while not self.stopping:
+            batch = watcher.poll()
+            report.ignored.extend(str(p.relative_to(self.inbox)) for p in batch.ignored)
+            for path in batch.ready:
+                if self.stopping:
+                    break
+                if not self._handle(path, report, time.monotonic()):
+                    return report
+                watcher.done(path)
+            if not batch.ready and not batch.waiting:
+                break
+            if not batch.ready:
+                if time.monotonic() > deadline:
+                    log.warning("%d file(s) still being written; left for the next run", batch.waiting)
+                    break
+                time.sleep(watcher.next_change_in())
+        if not self.stopping:
+            self.capture.close_idle_jobs(everything=True)
+        return report
+
+    def run(self) -> None:
+        """Watch until SIGTERM/SIGINT; finish or roll back the page in hand, then exit."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        watcher = InboxWatcher(
+            self.inbox,
+            settle_seconds=self.settings.settle_seconds,
+            rescan_seconds=self.settings.rescan_seconds,
+            polling=self.settings.use_polling,
+            poll_seconds=self.settings.poll_seconds,
+        )
+        watcher.start()
+        log.info("watching %s (%s)", self.inbox, "polling" if watcher.polling else "inotify")
+        try:
+            while not self.stopping:
+                report = Report()
+                batch = watcher.poll()
+                for path in batch.ignored:
+                    log.info("ignored %s (not a scan)", path.relative_to(self.inbox))
+                for path in batch.ready:
+                    if self.stopping:
+                        break
+                    if not self._handle(path, report, time.monotonic()):
+                        break
+                    watcher.done(path)
+                self.capture.close_idle_jobs()
+                if not batch.ready:
+                    watcher.wait(watcher.next_change_in() if batch.waiting else 1.0)
+        finally:
+            watcher.stop()
+            log.info("stopped")
+
+
+def _log_outcome(outcome: FileOutcome, codes: dict[str, str | None]) -> None:
+    if outcome.status == "quarantined":
+        log.warning("quarantined %s: %s", outcome.name, outcome.message)
+    elif outcome.status == "duplicate":
+        log.info("duplicate %s: already stored, removed from the inbox", outcome.name)
+    else:
+        names = ", ".join(codes.get(d) or "(unassigned)" for d in outcome.dossiers)
+        log.info("%s %s: %d page(s) -> %s", outcome.status, outcome.name, outcome.pages, names)

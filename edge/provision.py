@@ -1,0 +1,66 @@
+"""Provisioning a box: an empty state folder becomes an office's box."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+from edge import __version__
+from edge.records import Ledger
+from edge.settings import Settings
+from edge.store import DB_FILE, Store
+from edge.vault import KEYRING_FILE, Keyring, VaultError
+
+OFFICE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{1,31}$")
+CLERK_NAME = re.compile(r"^[a-z0-9][a-z0-9._\-]{1,31}$")
+
+
+def read_public_key(path: Path) -> bytes:
+    """A raw 32-byte X25519 public key, stored as base64 text (one line)."""
+    try:
+        raw = base64.b64decode(path.read_text("ascii").strip(), validate=True)
+    except (OSError, ValueError) as exc:
+        raise VaultError(f"cannot read a public key from {path}: expected one base64 line") from exc
+    if len(raw) != 32:
+        raise VaultError(f"{path} does not hold a 32-byte X25519 public key")
+    return raw
+
+
+def provision(
+    state: Path,
+    *,
+    office: str,
+    clerk: str,
+    password: str,
+    recovery_key: Path | None = None,
+    central_key: Path | None = None,
+) -> None:
+    office = office.strip().upper()
+    if not OFFICE_CODE.match(office):
+        raise VaultError(f"office code {office!r} is not valid: use letters, digits, dots, dashes")
+    if not CLERK_NAME.match(clerk):
+        raise VaultError(
+            f"clerk name {clerk!r} is not valid: use lower-case letters, digits, '.', '_' or '-'"
+        )
+    if (state / DB_FILE).exists() or (state / KEYRING_FILE).exists():
+        raise VaultError(f"{state} is already a provisioned box: refusing to overwrite it")
+    recovery = read_public_key(recovery_key) if recovery_key else None
+    central = read_public_key(central_key) if central_key else None
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state.chmod(0o700)
+    keyring = Keyring.create(
+        state, office, clerk, password, recovery_public=recovery, central_public=central
+    )
+    store = Store.open(state, create=True)
+    try:
+        with store.transaction():
+            store.put_settings(Settings())
+            store.put_meta("office", office)
+            Ledger(store, keyring.sealer()).record(
+                None,
+                "box.provisioned",
+                {"office": office, "clerk": clerk, "version": __version__},
+            )
+    finally:
+        store.close()

@@ -1,0 +1,307 @@
+"""The dossier ledger: every change is a sealed event plus its projection.
+
+Capture, the clerk UI and sync never write dossier tables directly; they call
+this module, which seals with ``edge.vault`` and writes with ``edge.store`` in
+the caller's transaction, so the event log and the tables can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from edge import text
+from edge.clock import Hlc
+from edge.store import Event, Store, StoreError
+from edge.vault import (
+    DataKey,
+    OfficeSession,
+    Sealer,
+    ciphertext_id,
+    event_ad,
+    field_ad,
+    open_chunks,
+    page_ad,
+    seal_chunks,
+)
+
+UNASSIGNED = "unassigned"
+WAITING_DETAILS = "waiting_details"
+COMPLETE = "complete"
+
+PERSONAL_FIELDS = ("family", "middle", "given", "full_name", "cccd", "phone", "address")
+
+
+def new_id(prefix: str, stamp: Hlc) -> str:
+    """Time-ordered ids so a listing by id is also a listing by arrival."""
+    return f"{prefix}{stamp.ms:012x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    page_id: str
+    dossier_id: str
+    position: int
+    blob_id: str
+
+
+class Ledger:
+    """Writes dossier changes. Holds public keys only unless given a session."""
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
+        self.store = store
+        self.sealer = sealer
+        self._keys: dict[str | None, DataKey] = {}
+
+    def _key(self, dossier_id: str | None) -> DataKey:
+        """This process's data key for a dossier (or for box-level records).
+
+        A restarted daemon cannot unwrap earlier keys, so a dossier that grows
+        across restarts simply has several keys; each page names its own.
+        """
+        key = self._keys.get(dossier_id)
+        if key is None:
+            key = self.sealer.new_key()
+            self._keys[dossier_id] = key
+        self.store.put_key(key.key_id, dossier_id, key.wrapped_office, key.wrapped_central)
+        return key
+
+    def record(self, dossier_id: str | None, event_type: str, payload: dict[str, Any]) -> Event:
+        key = self._key(dossier_id)
+        sealed = self.sealer.seal_json(key, payload, event_ad(key.key_id, dossier_id, event_type))
+        return self.store.append_event(dossier_id, event_type, key.key_id, sealed)
+
+    def create_dossier(self, code: str | None, *, job_id: int | None = None) -> str:
+        dossier_id = new_id("d", self.store.now())
+        key = self._key(dossier_id)
+        status = WAITING_DETAILS if code else UNASSIGNED
+        self.store.insert_dossier(dossier_id, code, key.key_id, status)
+        self.record(dossier_id, "dossier.created", {"code": code, "status": status, "job": job_id})
+        return dossier_id
+
+    def add_page(
+        self,
+        dossier_id: str,
+        data: bytes,
+        *,
+        media_type: str,
+        sha256: str,
+        source_sha: str,
+        source_name: str,
+        source_index: int,
+        width: int | None,
+        height: int | None,
+        dpi: float | None,
+        flags: list[str],
+        symbols: list[dict[str, str]],
+    ) -> PageRecord:
+        key = self._key(dossier_id)
+        page_id = new_id("p", self.store.now())
+        sealed = self.sealer.seal(key, data, page_ad(dossier_id, page_id))
+        blob_id = ciphertext_id(sealed)
+        self.store.put_blob(blob_id, sealed)
+        attrs = (
+            self.sealer.seal_json(key, symbols, field_ad(dossier_id, f"symbols:{page_id}"))
+            if symbols
+            else None
+        )
+        position = self.store.next_position(dossier_id)
+        self.store.insert_page(
+            id=page_id,
+            dossier_id=dossier_id,
+            position=position,
+            blob_id=blob_id,
+            key_id=key.key_id,
+            media_type=media_type,
+            bytes=len(data),
+            width=width,
+            height=height,
+            dpi=dpi,
+            flags=flags,
+            attrs=attrs,
+            source_sha=source_sha,
+            source_index=source_index,
+        )
+        self.record(
+            dossier_id,
+            "page.added",
+            {
+                "page": page_id,
+                "position": position,
+                "blob": blob_id,
+                "media_type": media_type,
+                "bytes": len(data),
+                "sha256": sha256,
+                "width": width,
+                "height": height,
+                "dpi": dpi,
+                "flags": flags,
+                "symbols": symbols,
+                "source": {"sha256": source_sha, "name": source_name, "index": source_index},
+            },
+        )
+        return PageRecord(page_id, dossier_id, position, blob_id)
+
+    def quarantine(
+        self,
+        *,
+        name: str,
+        reason: str,
+        message: str,
+        sha256: str | None = None,
+        size: int | None = None,
+        stream: BinaryIO | None = None,
+    ) -> str:
+        """Record a file that could not become pages, its original sealed in chunks.
+
+        Each quarantined file gets its own data key, so one can be released to a
+        clerk (retry, discard) without touching any other.
+        """
+        quarantine_id = new_id("q", self.store.now())
+        blob_ids: list[str] = []
+        key: DataKey | None = None
+        if stream is not None:
+            key = self.sealer.new_key()
+            self.store.put_key(key.key_id, None, key.wrapped_office, key.wrapped_central)
+            for sealed in seal_chunks(self.sealer, key, f"quarantine:{quarantine_id}", stream):
+                blob_id = ciphertext_id(sealed)
+                self.store.put_blob(blob_id, sealed)
+                blob_ids.append(blob_id)
+        self.store.insert_quarantine(
+            id=quarantine_id,
+            name=name,
+            reason=reason,
+            message=message,
+            sha256=sha256,
+            bytes=size,
+            key_id=key.key_id if key else None,
+            blob_ids=blob_ids,
+        )
+        self.record(
+            None,
+            "file.quarantined",
+            {
+                "quarantine": quarantine_id,
+                "name": name,
+                "reason": reason,
+                "message": message,
+                "sha256": sha256,
+                "bytes": size,
+                "blobs": blob_ids,
+                "key": key.key_id if key else None,
+            },
+        )
+        return quarantine_id
+
+    # -- with an unlocked office -------------------------------------------------
+
+    def set_fields(self, session: OfficeSession, dossier_id: str, fields: dict[str, str]) -> None:
+        """Seal the citizen's details and rebuild the dossier's blind-index terms."""
+        clean = {k: text.nfc(v) for k, v in fields.items() if k in PERSONAL_FIELDS and v}
+        if "full_name" in clean and not {"family", "given"} & clean.keys():
+            family, middle, given = text.split_name(clean["full_name"])
+            clean.update({"family": family, "middle": middle, "given": given})
+        key = self._key(dossier_id)
+        sealed = self.sealer.seal_json(key, clean, field_ad(dossier_id, "fields"))
+        self.store.update_dossier(dossier_id, fields=sealed, fields_key_id=key.key_id)
+        terms: set[str] = set()
+        name = " ".join(clean.get(k, "") for k in ("family", "middle", "given")).strip()
+        name = name or clean.get("full_name", "")
+        terms.update(session.blind_terms(text.prefix_tokens(name), "name"))
+        for field_name in ("cccd", "phone"):
+            value = "".join(ch for ch in clean.get(field_name, "") if ch.isdigit())
+            if value:
+                terms.update(session.blind_terms([value], field_name))
+        self.store.conn.execute("DELETE FROM blind_index WHERE dossier_id=?", (dossier_id,))
+        self.store.conn.executemany(
+            "INSERT OR IGNORE INTO blind_index(term, dossier_id) VALUES (?, ?)",
+            [(t, dossier_id) for t in sorted(terms)],
+        )
+        self.record(dossier_id, "dossier.fields_set", {"fields": clean, "by": session.clerk})
+
+
+class Reader:
+    """Opens sealed dossier data for a signed-in clerk."""
+
+    def __init__(self, store: Store, session: OfficeSession) -> None:
+        self.store = store
+        self.session = session
+        self._keys: dict[str, DataKey] = {}
+
+    def key(self, key_id: str) -> DataKey:
+        if key_id not in self._keys:
+            row = self.store.key(key_id)
+            self._keys[key_id] = self.session.open_key(key_id, bytes(row["wrapped_office"]))
+        return self._keys[key_id]
+
+    def page_bytes(self, page: Any) -> bytes:
+        sealed = self.store.blob(page["blob_id"])
+        return self.session.open(
+            self.key(page["key_id"]), sealed, page_ad(page["dossier_id"], page["id"])
+        )
+
+    def fields(self, dossier_id: str) -> dict[str, str]:
+        row = self.store.dossier(dossier_id)
+        if row is None:
+            raise StoreError(f"no dossier {dossier_id}")
+        if row["fields"] is None:
+            return {}
+        value = self.session.open_json(
+            self.key(row["fields_key_id"]), bytes(row["fields"]), field_ad(dossier_id, "fields")
+        )
+        return dict(value)  # type: ignore[arg-type]
+
+    def event_payload(self, event: Event) -> dict[str, Any]:
+        value = self.session.open_json(
+            self.key(event.key_id), event.payload, event_ad(event.key_id, event.dossier_id, event.type)
+        )
+        return dict(value)  # type: ignore[arg-type]
+
+    def quarantined_bytes(self, quarantine_id: str) -> bytes:
+        row = self.store.conn.execute(
+            "SELECT * FROM quarantine WHERE id=?", (quarantine_id,)
+        ).fetchone()
+        if row is None or row["key_id"] is None:
+            raise StoreError(f"no stored original for quarantined file {quarantine_id}")
+        blobs = [self.store.blob(b) for b in json.loads(row["blob_ids"])]
+        return open_chunks(self.session, self.key(row["key_id"]), f"quarantine:{quarantine_id}", blobs)
+
+    def search(self, query: str) -> list[str]:
+        """Dossier ids whose code, CCCD, phone or name matches, through the blind index."""
+        query = text.nfc(query)
+        ids: list[str] = []
+        code_rows = self.store.conn.execute(
+            "SELECT id FROM dossiers WHERE code LIKE ? ORDER BY received_at",
+            (f"%{query.upper()}%",),
+        ).fetchall()
+        ids.extend(r["id"] for r in code_rows)
+        digits = "".join(ch for ch in query if ch.isdigit())
+        terms: list[list[str]] = []
+        if digits and len(digits) == len(query.replace(" ", "")):
+            terms.append(self.session.blind_terms([digits], "cccd"))
+            terms.append(self.session.blind_terms([digits], "phone"))
+        tokens = text.search_tokens(query)
+        matched: set[str] | None = None
+        if tokens and not digits:
+            for token in tokens:
+                term = self.session.blind_terms([token], "name")[0]
+                found = {
+                    r[0]
+                    for r in self.store.conn.execute(
+                        "SELECT dossier_id FROM blind_index WHERE term=?", (term,)
+                    )
+                }
+                matched = found if matched is None else matched & found
+        for group in terms:
+            for term in group:
+                for r in self.store.conn.execute(
+                    "SELECT dossier_id FROM blind_index WHERE term=?", (term,)
+                ):
+                    if r[0] not in ids:
+                        ids.append(r[0])
+        for dossier_id in sorted(matched or ()):
+            if dossier_id not in ids:
+                ids.append(dossier_id)
+        return ids

@@ -1,0 +1,484 @@
+"""The box's database: schema, migrations, the event log and the queries.
+
+SQLite in WAL mode with ``synchronous=FULL``: a power cut may lose the moment in
+hand, never a committed dossier and never the database. Writers take short
+``BEGIN IMMEDIATE`` transactions; readers (the clerk UI, ``edge dossiers``) never
+block the daemon. The store only ever sees ciphertext for page bytes, personal
+fields and event payloads: sealing happens in ``edge.vault`` before bytes get here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from edge.clock import Clock, Hlc, iso
+from edge.settings import Settings
+
+DB_FILE = "edge.db"
+GENESIS = "0" * 64
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message says what to do."""
+
+
+MIGRATIONS: list[str] = [
+    # 1: the appliance core.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE data_keys (
+        key_id TEXT PRIMARY KEY,
+        dossier_id TEXT,
+        wrapped_office BLOB NOT NULL,
+        wrapped_central BLOB,
+        created TEXT NOT NULL
+    );
+    CREATE INDEX data_keys_dossier ON data_keys(dossier_id);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        dossier_id TEXT,
+        type TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        at TEXT NOT NULL,
+        hlc TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    );
+    CREATE INDEX events_dossier ON events(dossier_id);
+    CREATE TABLE blobs (id TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL);
+    CREATE TABLE dossiers (
+        id TEXT PRIMARY KEY,
+        code TEXT UNIQUE,
+        status TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        fields BLOB,
+        fields_key_id TEXT,
+        sync TEXT NOT NULL DEFAULT 'pending',
+        central_status INTEGER
+    );
+    CREATE INDEX dossiers_status ON dossiers(status);
+    CREATE TABLE pages (
+        id TEXT PRIMARY KEY,
+        dossier_id TEXT NOT NULL REFERENCES dossiers(id),
+        position INTEGER NOT NULL,
+        blob_id TEXT NOT NULL REFERENCES blobs(id),
+        key_id TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        dpi REAL,
+        flags TEXT NOT NULL DEFAULT '[]',
+        attrs BLOB,
+        source_sha TEXT NOT NULL,
+        source_index INTEGER NOT NULL,
+        created TEXT NOT NULL,
+        UNIQUE (source_sha, source_index)
+    );
+    CREATE INDEX pages_dossier ON pages(dossier_id, position);
+    CREATE TABLE sources (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        job_id INTEGER,
+        pages_done INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0,
+        received TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        open_dossier_id TEXT,
+        closed INTEGER NOT NULL DEFAULT 0,
+        opened TEXT NOT NULL
+    );
+    CREATE INDEX jobs_open ON jobs(key, closed);
+    CREATE TABLE quarantine (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        message TEXT NOT NULL,
+        sha256 TEXT,
+        bytes INTEGER,
+        key_id TEXT,
+        blob_ids TEXT NOT NULL DEFAULT '[]',
+        at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'held'
+    );
+    CREATE INDEX quarantine_sha ON quarantine(sha256);
+    CREATE TABLE blind_index (
+        term TEXT NOT NULL,
+        dossier_id TEXT NOT NULL,
+        PRIMARY KEY (term, dossier_id)
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    dossier_id: str | None
+    type: str
+    key_id: str
+    payload: bytes
+    at: str
+    hlc: str
+    prev_hash: str
+    hash: str
+
+
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    dossier_id: str | None,
+    event_type: str,
+    key_id: str,
+    payload: bytes,
+    at: str,
+    hlc: str,
+) -> str:
+    """The chain link: anyone holding the log can recompute it; nobody can edit history unseen."""
+    h = hashlib.sha256()
+    for part in (prev_hash, str(seq), dossier_id or "", event_type, key_id, at, hlc):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1f")
+    h.update(hashlib.sha256(payload).digest())
+    return h.hexdigest()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class Store:
+    """One open database. Not shared between threads: each thread opens its own."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        if not create and not path.exists():
+            raise StoreError(f"no database at {path}: run 'edge init' first")
+        self.path = path
+        try:
+            self.conn = connect(path)
+            self.db = sqlite_utils.Database(self.conn)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the database {path} is damaged ({exc}): run 'edge doctor' and restore from backup"
+            ) from exc
+        self.clock = Clock(int(self.meta("floor_ms") or 0), Hlc.parse(self.meta("hlc") or "0"))
+
+    @classmethod
+    def open(cls, state: Path, *, create: bool = False) -> Store:
+        return cls(state / DB_FILE, create=create)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"the database is from a newer release (schema {version}): update this box"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version={number + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A short write transaction; the clock state commits with it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.put_meta("hlc", str(self.clock.last))
+            self.put_meta("floor_ms", str(self.clock.floor_ms))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self._reload_clock()
+            raise
+
+    def _reload_clock(self) -> None:
+        self.clock.last = Hlc.parse(self.meta("hlc") or "0")
+        self.clock.floor_ms = int(self.meta("floor_ms") or 0)
+
+    # -- meta and settings -------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.put_meta(key, value)
+
+    def settings(self) -> Settings:
+        rows = self.conn.execute("SELECT key, value FROM settings").fetchall()
+        return Settings.from_mapping({r["key"]: json.loads(r["value"]) for r in rows})
+
+    def put_settings(self, settings: Settings) -> None:
+        """Replace all settings at once (inside the caller's transaction)."""
+        for key, value in settings.as_dict().items():
+            self.conn.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, json.dumps(value, ensure_ascii=False)),
+            )
+
+    def now(self) -> Hlc:
+        return self.clock.now()
+
+    # -- keys, blobs, events -------------------------------------------------
+
+    def put_key(
+        self, key_id: str, dossier_id: str | None, wrapped_office: bytes, wrapped_central: bytes | None
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
+            (key_id, dossier_id, wrapped_office, wrapped_central, iso(self.now().ms)),
+        )
+
+    def key(self, key_id: str) -> sqlite3.Row:
+        row = self.conn.execute("SELECT * FROM data_keys WHERE key_id=?", (key_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"data key {key_id} is missing: run 'edge doctor'")
+        return row
+
+    def put_blob(self, blob_id: str, sealed: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO blobs(id, size, data) VALUES (?, ?, ?)",
+            (blob_id, len(sealed), sealed),
+        )
+
+    def blob(self, blob_id: str) -> bytes:
+        row = self.conn.execute("SELECT data FROM blobs WHERE id=?", (blob_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"page data {blob_id[:12]} is missing: run 'edge doctor'")
+        return bytes(row[0])
+
+    def append_event(
+        self, dossier_id: str | None, event_type: str, key_id: str, payload: bytes
+    ) -> Event:
+        """Append to the hash-chained log; must run inside ``transaction()``."""
+        last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq = (last["seq"] + 1) if last else 1
+        prev = last["hash"] if last else GENESIS
+        stamp = self.now()
+        at = iso(stamp.ms)
+        digest = event_hash(prev, seq, dossier_id, event_type, key_id, payload, at, str(stamp))
+        self.conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, dossier_id, event_type, key_id, payload, at, str(stamp), prev, digest),
+        )
+        return Event(seq, dossier_id, event_type, key_id, payload, at, str(stamp), prev, digest)
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[Event]:
+        sql = "SELECT * FROM events WHERE seq > ? ORDER BY seq"
+        params: tuple[Any, ...] = (after,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (after, limit)
+        return [Event(**dict(r)) for r in self.conn.execute(sql, params)]
+
+    def verify_chain(self) -> int | None:
+        """The first sequence number whose link is broken, or None when the chain holds."""
+        prev = GENESIS
+        expected_seq = 1
+        for row in self.conn.execute("SELECT * FROM events ORDER BY seq"):
+            ev = Event(**dict(row))
+            digest = event_hash(
+                prev, ev.seq, ev.dossier_id, ev.type, ev.key_id, ev.payload, ev.at, ev.hlc
+            )
+            if ev.seq != expected_seq or ev.prev_hash != prev or ev.hash != digest:
+                return ev.seq
+            prev = ev.hash
+            expected_seq += 1
+        return None
+
+    # -- dossiers and pages ----------------------------------------------------
+
+    def dossier(self, dossier_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM dossiers WHERE id=?", (dossier_id,)).fetchone()
+
+    def dossier_by_code(self, code: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM dossiers WHERE code=?", (code,)).fetchone()
+
+    def insert_dossier(self, dossier_id: str, code: str | None, key_id: str, status: str) -> None:
+        at = iso(self.now().ms)
+        self.conn.execute(
+            "INSERT INTO dossiers(id, code, status, received_at, updated_at, key_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (dossier_id, code, status, at, at, key_id),
+        )
+
+    def update_dossier(self, dossier_id: str, **values: Any) -> None:
+        values["updated_at"] = iso(self.now().ms)
+        columns = ", ".join(f"{name}=?" for name in values)
+        self.conn.execute(
+            f"UPDATE dossiers SET {columns} WHERE id=?", (*values.values(), dossier_id)
+        )
+
+    def next_position(self, dossier_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT COALESCE(MAX(position), 0) FROM pages WHERE dossier_id=?", (dossier_id,)
+        ).fetchone()
+        return int(row[0]) + 1
+
+    def insert_page(self, **row: Any) -> None:
+        row.setdefault("created", iso(self.now().ms))
+        row["flags"] = json.dumps(row.get("flags", []))
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.conn.execute(f"INSERT INTO pages({columns}) VALUES ({marks})", tuple(row.values()))
+
+    def pages(self, dossier_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM pages WHERE dossier_id=? ORDER BY position", (dossier_id,)
+        ).fetchall()
+
+    def list_dossiers(self) -> list[dict[str, Any]]:
+        """Metadata only: what anyone at the box may see without a password."""
+        rows = self.conn.execute(
+            """
+            SELECT d.id, d.code, d.status, d.received_at, d.sync, d.central_status,
+                   COUNT(p.id) AS pages,
+                   json_group_array(p.flags) AS page_flags,
+                   (SELECT json_group_array(name) FROM (
+                        SELECT DISTINCT s.name FROM pages p2
+                        JOIN sources s ON s.sha256 = p2.source_sha
+                        WHERE p2.dossier_id = d.id ORDER BY s.received, s.name)) AS sources
+            FROM dossiers d LEFT JOIN pages p ON p.dossier_id = d.id
+            GROUP BY d.id ORDER BY d.received_at, d.rowid
+            """
+        ).fetchall()
+        result = []
+        for r in rows:
+            flags: set[str] = set()
+            for page_flags in json.loads(r["page_flags"]):
+                if page_flags:
+                    flags.update(json.loads(page_flags))
+            result.append(
+                {
+                    "id": r["id"],
+                    "code": r["code"],
+                    "status": r["status"],
+                    "pages": r["pages"],
+                    "flags": sorted(flags),
+                    "sources": json.loads(r["sources"]),
+                    "received_at": r["received_at"],
+                    "sync": r["sync"],
+                    "central_status": r["central_status"],
+                }
+            )
+        return result
+
+    # -- sources and jobs ------------------------------------------------------
+
+    def source(self, sha256: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM sources WHERE sha256=?", (sha256,)).fetchone()
+
+    def upsert_source(self, sha256: str, name: str, job_id: int | None) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO sources(sha256, name, job_id, received) VALUES (?, ?, ?, ?)",
+            (sha256, name, job_id, iso(self.now().ms)),
+        )
+
+    def source_progress(self, sha256: str, pages_done: int, complete: bool) -> None:
+        self.conn.execute(
+            "UPDATE sources SET pages_done=?, complete=? WHERE sha256=?",
+            (pages_done, int(complete), sha256),
+        )
+
+    def open_job(self, key: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM jobs WHERE key=? AND closed=0 ORDER BY id DESC LIMIT 1", (key,)
+        ).fetchone()
+
+    def new_job(self, kind: str, key: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO jobs(kind, key, opened) VALUES (?, ?, ?)",
+            (kind, key, iso(self.now().ms)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def set_job_dossier(self, job_id: int, dossier_id: str) -> None:
+        self.conn.execute("UPDATE jobs SET open_dossier_id=? WHERE id=?", (dossier_id, job_id))
+
+    def close_job(self, job_id: int) -> None:
+        self.conn.execute("UPDATE jobs SET closed=1 WHERE id=?", (job_id,))
+
+    def open_jobs(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM jobs WHERE closed=0").fetchall()
+
+    # -- quarantine --------------------------------------------------------------
+
+    def insert_quarantine(self, **row: Any) -> None:
+        row["blob_ids"] = json.dumps(row.get("blob_ids", []))
+        row.setdefault("at", iso(self.now().ms))
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.conn.execute(
+            f"INSERT INTO quarantine({columns}) VALUES ({marks})", tuple(row.values())
+        )
+
+    def quarantined(self, sha256: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM quarantine WHERE sha256=? AND status='held'", (sha256,)
+        ).fetchone()
+
+    def list_quarantine(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, name, reason, message, bytes, at, status FROM quarantine ORDER BY at"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    # -- health ------------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def count(self, table: str) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
