@@ -51,8 +51,10 @@ def _add_page(pdf: pdfium.PdfDocument, data: bytes, media_type: str, dpi: float 
     with Image.open(io.BytesIO(data)) as probe:
         width_px, height_px = probe.size
         mode = probe.mode
-        bitmap_source = None if media_type == "image/jpeg" else probe.convert(
-            "RGB" if mode not in ("L", "1") else "L"
+        bitmap_source = (
+            None
+            if media_type == "image/jpeg"
+            else probe.convert("RGB" if mode not in ("L", "1") else "L")
         )
     width, height = width_px / dpi * 72, height_px / dpi * 72
     page = pdf.new_page(width, height)

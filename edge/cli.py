@@ -241,12 +241,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PermissionError as exc:
-        print(f"edge: error: permission denied on {exc.filename}: check the folder's owner", file=sys.stderr)
+        print(
+            f"edge: error: permission denied on {exc.filename}: check the folder's owner",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence for a clerk
-        print(f"edge: error: unexpected {type(exc).__name__}: {exc} (run 'edge doctor')", file=sys.stderr)
+        print(
+            f"edge: error: unexpected {type(exc).__name__}: {exc} (run 'edge doctor')",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
 
 

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 
 def iso(ms: int) -> str:
     """Milliseconds since the epoch as an ISO-8601 UTC string."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 

@@ -140,7 +140,9 @@ class Daemon:
                 break
             if not batch.ready:
                 if time.monotonic() > deadline:
-                    log.warning("%d file(s) still being written; left for the next run", batch.waiting)
+                    log.warning(
+                        "%d file(s) still being written; left for the next run", batch.waiting
+                    )
                     break
                 time.sleep(watcher.next_change_in())
         if not self.stopping:

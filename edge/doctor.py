@@ -27,9 +27,7 @@ def check_zbar() -> Check:
     try:
         from pyzbar import pyzbar  # noqa: F401
     except (ImportError, OSError) as exc:
-        return Check(
-            "libzbar", "fail", f"cannot load libzbar ({exc})", "apt-get install libzbar0"
-        )
+        return Check("libzbar", "fail", f"cannot load libzbar ({exc})", "apt-get install libzbar0")
     return Check("libzbar", "ok", "libzbar loads")
 
 
@@ -43,7 +41,9 @@ def run_checks(state: Path, inbox: str | None = None) -> list[Check]:
     try:
         keyring = Keyring.load(state)
         keyring.sealer().new_key()
-        checks.append(Check("keys", "ok", f"office {keyring.office}, {len(keyring.clerks())} clerk(s)"))
+        checks.append(
+            Check("keys", "ok", f"office {keyring.office}, {len(keyring.clerks())} clerk(s)")
+        )
     except (VaultError, ValueError, KeyError) as exc:
         checks.append(
             Check("keys", "fail", str(exc), "restore keyring.json from the provisioning backup")

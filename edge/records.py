@@ -255,7 +255,9 @@ class Reader:
 
     def event_payload(self, event: Event) -> dict[str, Any]:
         value = self.session.open_json(
-            self.key(event.key_id), event.payload, event_ad(event.key_id, event.dossier_id, event.type)
+            self.key(event.key_id),
+            event.payload,
+            event_ad(event.key_id, event.dossier_id, event.type),
         )
         return dict(value)  # type: ignore[arg-type]
 
@@ -266,7 +268,9 @@ class Reader:
         if row is None or row["key_id"] is None:
             raise StoreError(f"no stored original for quarantined file {quarantine_id}")
         blobs = [self.store.blob(b) for b in json.loads(row["blob_ids"])]
-        return open_chunks(self.session, self.key(row["key_id"]), f"quarantine:{quarantine_id}", blobs)
+        return open_chunks(
+            self.session, self.key(row["key_id"]), f"quarantine:{quarantine_id}", blobs
+        )
 
     def search(self, query: str) -> list[str]:
         """Dossier ids whose code, CCCD, phone or name matches, through the blind index."""

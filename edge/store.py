@@ -270,7 +270,11 @@ class Store:
     # -- keys, blobs, events -------------------------------------------------
 
     def put_key(
-        self, key_id: str, dossier_id: str | None, wrapped_office: bytes, wrapped_central: bytes | None
+        self,
+        key_id: str,
+        dossier_id: str | None,
+        wrapped_office: bytes,
+        wrapped_central: bytes | None,
     ) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
@@ -299,7 +303,9 @@ class Store:
         self, dossier_id: str | None, event_type: str, key_id: str, payload: bytes
     ) -> Event:
         """Append to the hash-chained log; must run inside ``transaction()``."""
-        last = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        last = self.conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         seq = (last["seq"] + 1) if last else 1
         prev = last["hash"] if last else GENESIS
         stamp = self.now()

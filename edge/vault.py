@@ -107,7 +107,9 @@ def wrap_to(public_key: bytes, key_id: str, secret: bytes) -> bytes:
 def unwrap_with(private_key: bytes, key_id: str, wrapped: bytes) -> bytes:
     """Open an HPKE wrap with a raw X25519 private key (central uses this too)."""
     try:
-        return _SUITE.decrypt(wrapped, X25519PrivateKey.from_private_bytes(private_key), wrap_info(key_id))
+        return _SUITE.decrypt(
+            wrapped, X25519PrivateKey.from_private_bytes(private_key), wrap_info(key_id)
+        )
     except (InvalidTag, ValueError) as exc:
         raise VaultError("a data key could not be unwrapped with this key") from exc
 
@@ -191,14 +193,18 @@ class OfficeSession:
         try:
             return _aead_open(key.secret, sealed, ad)
         except InvalidTag as exc:
-            raise VaultError("sealed data failed its integrity check (tampered or misplaced)") from exc
+            raise VaultError(
+                "sealed data failed its integrity check (tampered or misplaced)"
+            ) from exc
 
     def open_json(self, key: DataKey, sealed: bytes, ad: bytes) -> object:
         return json.loads(self.open(key, sealed, ad))
 
     def rewrap_for(self, recipient_public: bytes, key_id: str, wrapped_office: bytes) -> bytes:
         """Wrap an existing data key to another recipient (central, once enrolled)."""
-        return wrap_to(recipient_public, key_id, unwrap_with(self._private(), key_id, wrapped_office))
+        return wrap_to(
+            recipient_public, key_id, unwrap_with(self._private(), key_id, wrapped_office)
+        )
 
     def blind_terms(self, tokens: Iterable[str], scope: str) -> list[str]:
         """Keyed HMAC of normalised tokens: searchable without storing the words."""
@@ -350,7 +356,9 @@ class Keyring:
             raise WrongPassword("unknown clerk or wrong password")
         kek = _kek(password, _unb64(entry["salt"]), int(entry["n"]))
         try:
-            office_private = _aead_open(kek, _unb64(entry["office_private"]), f"clerk|{clerk}".encode())
+            office_private = _aead_open(
+                kek, _unb64(entry["office_private"]), f"clerk|{clerk}".encode()
+            )
         except InvalidTag as exc:
             raise WrongPassword("unknown clerk or wrong password") from exc
         return self._session(clerk, office_private)

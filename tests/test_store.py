@@ -99,7 +99,9 @@ def test_hlc_and_floor_survive_restart(state: Path) -> None:
 
 def test_settings_round_trip(state: Path) -> None:
     store = Store.open(state)
-    settings = store.settings().with_changes(settle_seconds=2, code_patterns=[r"X-(?P<date>\d{6})-\d{4}"])
+    settings = store.settings().with_changes(
+        settle_seconds=2, code_patterns=[r"X-(?P<date>\d{6})-\d{4}"]
+    )
     with store.transaction():
         store.put_settings(settings)
     assert store.settings().settle_seconds == 2.0

@@ -184,8 +184,9 @@ def test_sort_key_is_a_total_order_on_normalised_text(a: str, b: str) -> None:
 
 @given(mixed_text, mixed_text, mixed_text)
 def test_sort_key_is_transitive(a: str, b: str, c: str) -> None:
-    x, y, z = sorted([sort_key(a), sort_key(b), sort_key(c)])
-    assert x <= z
+    ka, kb, kc = sort_key(a), sort_key(b), sort_key(c)
+    if ka <= kb and kb <= kc:
+        assert ka <= kc
 
 
 @given(st.lists(vietnamese_text, max_size=8), st.randoms())
@@ -194,7 +195,9 @@ def test_sort_key_order_does_not_depend_on_input_order(
 ) -> None:
     shuffled = list(words)
     rnd.shuffle(shuffled)
-    assert sorted(words, key=sort_key) == sorted(shuffled, key=sort_key)
+    assert [nfc(w) for w in sorted(words, key=sort_key)] == [
+        nfc(w) for w in sorted(shuffled, key=sort_key)
+    ]
 
 
 def _without_tone_and_case(word: str) -> str:

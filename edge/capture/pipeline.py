@@ -195,7 +195,9 @@ class Capture:
     ) -> FileOutcome:
         done = int(source["pages_done"]) if source is not None else 0
         outcome = FileOutcome(name, "stored", pages=0)
-        job_id: int | None = int(source["job_id"]) if source is not None and source["job_id"] else None
+        job_id: int | None = (
+            int(source["job_id"]) if source is not None and source["job_id"] else None
+        )
         pages: Iterator[Page] = open_pages(
             path,
             max_bytes=self.settings.max_file_mb * 1024 * 1024,
@@ -245,7 +247,9 @@ class Capture:
             ).fetchone()
             known = self.store.dossier_by_code(analysis.code) if analysis.code else None
             placement = place(
-                analysis.code, job["open_dossier_id"] if job else None, known["id"] if known else None
+                analysis.code,
+                job["open_dossier_id"] if job else None,
+                known["id"] if known else None,
             )
             dossier_id = placement.dossier_id or self.ledger.create_dossier(
                 placement.code, job_id=job_id

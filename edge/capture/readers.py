@@ -127,9 +127,7 @@ class BadInput(Exception):
         return f"BadInput({self.reason!r}, {self.message!r}, detail={self.detail!r})"
 
 
-def _bad(
-    reason: str, *, detail: str = "", page: int | None = None, **fmt: object
-) -> BadInput:
+def _bad(reason: str, *, detail: str = "", page: int | None = None, **fmt: object) -> BadInput:
     """Build a BadInput from the message table so wording stays in one place."""
     message = _MESSAGES[reason].format(**fmt)
     if page is not None:
@@ -137,13 +135,22 @@ def _bad(
     return BadInput(reason, message, detail=detail, page=page)
 
 
-def _bomb(width: int, height: int, max_pixels: int, page: int | None = None) -> BadInput:
-    return _bad(
-        "decompression_bomb",
-        page=page,
-        size=f"{width} x {height} pixels",
-        detail=f"{width * height} pixels > max_pixels {max_pixels}",
-    )
+def _decode_failure(exc: Exception, page: int | None, *, pdf: bool = False) -> BadInput:
+    """Map whatever a decoder raised on malformed data to a reason.
+
+    Pillow's plugins raise a zoo of types on bad input (OSError, SyntaxError,
+    TypeError, KeyError, struct.error...), and the contract is that input never
+    crashes the daemon, so callers catch Exception at the decoder boundary and land
+    here. Running out of data is "truncated"; anything else is "damaged".
+    """
+    if pdf:
+        return _bad("damaged_pdf", page=page, detail=repr(exc))
+    reason = "truncated" if "truncated" in str(exc) else "damaged"
+    return _bad(reason, page=page, detail=repr(exc))
+
+
+def _bomb(width: int, height: int, detail: str, page: int | None = None) -> BadInput:
+    return _bad("decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail)
 
 
 @dataclass(eq=False)
@@ -183,8 +190,7 @@ class Page:
 
     def _decode(self, reduce: int) -> Image.Image:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with _quiet():
                 if self.media_type == JPEG:
                     return _decode_jpeg(self.data, reduce)
                 if self.media_type == PDF:
@@ -194,14 +200,11 @@ class Page:
             exc.page = self.index
             raise
         except Image.DecompressionBombError as exc:
-            raise _bomb(*self.pixel_size, 0, page=self.index) from exc
-        except (OSError, SyntaxError, ValueError, struct.error, zlib.error) as exc:
-            reason = "truncated" if "truncated" in str(exc) else "damaged"
-            if self.media_type == PDF:
-                reason = "damaged_pdf"
-            raise _bad(reason, page=self.index, detail=repr(exc)) from exc
-        except pdfium.PdfiumError as exc:
-            raise _bad("damaged_pdf", page=self.index, detail=repr(exc)) from exc
+            raise _bomb(*self.pixel_size, repr(exc), page=self.index) from exc
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise _decode_failure(exc, self.index, pdf=self.media_type == PDF) from exc
 
 
 def sniff(path: Path) -> str | None:
@@ -209,9 +212,11 @@ def sniff(path: Path) -> str | None:
 
     Names lie (a text file called ``scan.jpg``), so only content decides. Known image
     formats that are not accepted are named too, so the clerk learns what to change on
-    the scanner rather than being told the file is not an image.
+    the scanner rather than being told the file is not an image. Links are not
+    followed and a FIFO is never waited on; OSError propagates.
     """
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
         return _sniff_bytes(f.read(_SNIFF_BYTES))
 
 
@@ -248,15 +253,28 @@ def _sniff_bytes(head: bytes) -> str | None:
 
 
 def source_sha256(path: Path) -> str:
-    """Hex SHA-256 of the file, streamed, so a crash between commit and removal is
-    recognised by content rather than name; refuses links and special files like
-    :func:`open_pages`."""
-    fd, _ = _open_regular(path, max_bytes=None)
+    """Hex SHA-256 of the file, streamed, so that a file seen again after a crash
+    between commit and removal is recognised by content, not by name.
+
+    Hashes any regular file, empty or huge, since a quarantined file is remembered by
+    hash too. FileNotFoundError (the file has gone) and other OSErrors propagate
+    unchanged; a link or special file raises BadInput, as it cannot be hashed safely.
+    """
     try:
-        with os.fdopen(fd, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        lst = os.lstat(path)
+        if stat.S_ISLNK(lst.st_mode):
+            raise _bad("symlink")
+        if not stat.S_ISREG(lst.st_mode):
+            raise _bad("special_file", detail=f"mode {stat.filemode(lst.st_mode)}")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise _bad("unreadable", detail=repr(exc)) from exc
+        if exc.errno == errno.ELOOP:
+            raise _bad("symlink", detail=repr(exc)) from exc
+        raise
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _bad("special_file")
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def open_pages(
@@ -280,21 +298,42 @@ def open_pages(
             raise _bad("not_an_image", detail=f"first bytes {head[:16]!r}")
         if media not in SUPPORTED:
             raise _bad("unsupported", kind=media.split("/")[1].upper(), detail=media)
-        with warnings.catch_warnings():
-            # Pillow's own bomb limits and corrupt-metadata chatter must neither crash
-            # (under -W error) nor decide: max_pixels decides, deterministically.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            if media == PDF:
-                yield from _pdf_pages(f, st.st_size, max_pixels)
-            elif media == TIFF:
-                yield from _tiff_pages(f, st.st_size, max_pixels)
-            else:
-                try:
-                    data = head + f.read()
-                except OSError as exc:
-                    raise _bad("unreadable", detail=repr(exc)) from exc
-                yield _single_image(data, media, max_pixels)
+        if media == PDF:
+            yield from _quietly(_pdf_pages(f, st.st_size, max_pixels))
+        elif media == TIFF:
+            yield from _quietly(_tiff_pages(f, st.st_size, max_pixels))
+        else:
+            try:
+                data = head + f.read()
+            except OSError as exc:
+                raise _bad("unreadable", detail=repr(exc)) from exc
+            with _quiet():
+                page = _single_image(data, media, max_pixels)
+            yield page
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Pillow's bomb warning and corrupt-metadata chatter.
+
+    They must neither crash the daemon (under ``-W error``) nor decide anything:
+    max_pixels decides. The filter is process-wide state, so it is held only while
+    this module's code runs, never across a yield to the caller.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _quietly(pages: Iterator[Page]) -> Iterator[Page]:
+    """Advance ``pages`` under :func:`_quiet`, releasing it before each yield."""
+    while True:
+        with _quiet():
+            page = next(pages, None)
+        if page is None:
+            return
+        yield page
 
 
 def _open_regular(path: Path, *, max_bytes: int | None) -> tuple[int, os.stat_result]:
@@ -366,7 +405,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, page: int | None = Non
     if width <= 0 or height <= 0:
         raise _bad("damaged", page=page, detail=f"size {width}x{height}")
     if width * height > max_pixels:
-        raise _bomb(width, height, max_pixels, page=page)
+        raise _bomb(width, height, f"{width * height} > max_pixels {max_pixels}", page=page)
 
 
 def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
@@ -382,14 +421,28 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
         # magic bytes, and Image.open would apply Pillow's global bomb limit.
         img = opener(io.BytesIO(data))
     except ValueError as exc:
+        if "too large" not in str(exc):
+            raise _decode_failure(exc, None) from exc
         # Pillow's PNG text-chunk limit: compressed metadata that inflates absurdly.
         raise _bad("decompression_bomb", size="metadata", detail=repr(exc)) from exc
-    except (OSError, SyntaxError, struct.error, IndexError, TypeError) as exc:
-        raise _bad("damaged", detail=repr(exc)) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels)
     page = Page(0, data, media, img.size, _dpi_from_info(img.info))
-    page.image(CHECK_REDUCE)
+    _check_single(page)
     return page
+
+
+def _check_single(page: Page) -> None:
+    """Decode a one-page file's only page; its failure concerns the whole file, so
+    the message does not name a page."""
+    try:
+        page.image(CHECK_REDUCE)
+    except BadInput as exc:
+        message = exc.message.removeprefix(f"Page {page.index + 1}: ")
+        raise BadInput(exc.reason, message, detail=exc.detail) from exc
 
 
 def _check_jpeg_structure(data: bytes) -> None:
@@ -443,6 +496,8 @@ def _check_png_structure(data: bytes, max_pixels: int) -> None:
         length, kind = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
         if first:
+            if pos + 16 > n:
+                raise _bad("truncated", detail="PNG stops inside IHDR")
             if kind != b"IHDR" or length < 8:
                 raise _bad("damaged", detail="PNG does not start with IHDR")
             width, height = struct.unpack_from(">II", data, pos + 8)
@@ -468,8 +523,6 @@ def _to_l_or_rgb(img: Image.Image) -> Image.Image:
         return Image.fromarray((arr >> 8).astype(np.uint8), "L")
     if mode in ("1", "LA", "La", "I", "F"):
         return img.convert("L")
-    if mode == "P":
-        return img.convert("RGB")
     return img.convert("RGB")
 
 
@@ -502,11 +555,8 @@ def _render_pdf(data: bytes, dpi: float) -> Image.Image:
         page = doc[0]
         try:
             bitmap = page.render(scale=dpi / 72.0, rev_byteorder=True)
-            img = bitmap.to_pil()
-            if img.mode != "RGB":
-                img = img.convert("RGB")
-            else:
-                img = img.copy()
+            # convert() always copies, so the image outlives the bitmap's buffer.
+            img = bitmap.to_pil().convert("RGB")
             bitmap.close()
             return img
         finally:
@@ -526,6 +576,8 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     header = f.read(16)
     big = header[2:4] in (b"+\x00", b"\x00+")
     fmt = ("<" if header[:2] == b"II" else ">") + ("Q" if big else "I")
+    if len(header) < (16 if big else 8):
+        raise _bad("truncated", detail=f"TIFF header is only {len(header)} bytes")
     (first_ifd,) = struct.unpack_from(fmt, header, 8 if big else 4)
     if first_ifd >= size:
         raise _bad("truncated", detail=f"first IFD at {first_ifd} beyond end {size}")
@@ -533,9 +585,10 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         f.seek(0)
         img = TiffImagePlugin.TiffImageFile(f)
         count = img.n_frames
-    except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
-        reason = "truncated" if "truncated" in str(exc) else "damaged"
-        raise _bad(reason, detail=repr(exc)) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels, page=0 if count > 1 else None)
     if count == 1:
         f.seek(0)
@@ -544,7 +597,7 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         except OSError as exc:
             raise _bad("unreadable", detail=repr(exc)) from exc
         page = Page(0, data, TIFF, img.size, _dpi_from_info(img.info))
-        page.image(CHECK_REDUCE)
+        _check_single(page)
         yield page
         return
     for index in range(count):
@@ -557,9 +610,12 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
             reduced = _to_l_or_rgb(img).reduce(CHECK_REDUCE)
         except BadInput:
             raise
-        except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
-            reason = "truncated" if "truncated" in str(exc) else "damaged"
-            raise _bad(reason, page=index, detail=repr(exc)) from exc
+        except Image.DecompressionBombError as exc:
+            raise _bomb(*img.size, repr(exc), page=index) from exc
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise _decode_failure(exc, index) from exc
         page = Page(index, data, TIFF, img.size, dpi)
         # The frame is already decoded at full size; reducing it here spares image()
         # a second decode of the bytes just written.
@@ -586,10 +642,19 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     The source is read through the open file handle, so pdfium pulls in only what
     each page needs; one page is open at a time.
     """
+    # pdfium sets its last-error code only on failure, so a PDF that parses but has no
+    # pages would be reported with whatever failed before (say, the previous file's
+    # password error). Failing a path load first leaves "file access error", which a
+    # stream load never produces, so that stale value identifies the no-pages case.
+    pdfium_c.FPDF_LoadDocument(b"\0", None)
     try:
         doc = pdfium.PdfDocument(f, autoclose=False)
     except pdfium.PdfiumError as exc:
         raise _pdf_open_error(exc) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _bad("damaged_pdf", detail=repr(exc)) from exc
     try:
         f.seek(max(0, size - _PDF_TAIL_BYTES))
         if b"%%EOF" not in f.read():
@@ -606,10 +671,8 @@ def _pdf_open_error(exc: pdfium.PdfiumError) -> BadInput:
     code = exc.err_code
     if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
         return _bad("encrypted_pdf", detail=repr(exc))
-    if code == pdfium_c.FPDF_ERR_SUCCESS:
+    if code in (pdfium_c.FPDF_ERR_FILE, pdfium_c.FPDF_ERR_SUCCESS):
         return _bad("no_pages", detail=repr(exc))
-    if code == pdfium_c.FPDF_ERR_FILE:
-        return _bad("unreadable", detail=repr(exc))
     return _bad("damaged_pdf", detail=repr(exc))
 
 
@@ -640,7 +703,9 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
             single.save(buf, version=17)
         finally:
             single.close()
-    except pdfium.PdfiumError as exc:
+    except (BadInput, MemoryError):
+        raise
+    except Exception as exc:
         raise _bad("damaged_pdf", page=index, detail=repr(exc)) from exc
     page = Page(index, buf.getvalue(), PDF, pixel_size, dpi, _render_dpi=render_dpi)
     page.image(CHECK_REDUCE)
@@ -657,7 +722,8 @@ def _pdf_scan_dpi(
     """
     best: tuple[float, tuple[float, float]] | None = None
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
-        assert isinstance(obj, pdfium.PdfImage)
+        if not isinstance(obj, pdfium.PdfImage):
+            continue
         width_px, height_px = obj.get_px_size()
         _check_pixels((max(1, width_px), max(1, height_px)), max_pixels, page=index)
         left, bottom, right, top = obj.get_bounds()
@@ -668,10 +734,12 @@ def _pdf_scan_dpi(
         x, y = float(meta.horizontal_dpi), float(meta.vertical_dpi)
         if x < _MIN_PLAUSIBLE_DPI or y < _MIN_PLAUSIBLE_DPI:
             continue
-        if best is None or area > best[0]:
+        # Scanners' mixed-raster PDFs lay a sharp text mask over a coarse background,
+        # both full-page: between images of about the same area the sharper one counts.
+        if (
+            best is None
+            or area > best[0] * 1.01
+            or (area >= best[0] * 0.99 and max(x, y) > max(best[1]))
+        ):
             best = (area, (round(x, 1), round(y, 1)))
     return best[1] if best is not None else None
-
-
-with contextlib.suppress(AttributeError):
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False, "truncation checks rely on this"
