@@ -93,8 +93,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False))
     else:
         print(
-            f"{data['files']} file(s), {data['pages']} page(s), {len(data['dossiers'])} dossier(s), "
-            f"{len(data['quarantined'])} quarantined, {len(data['duplicates'])} duplicate(s)"
+            f"{data['files']} file(s), {data['pages']} page(s), "
+            f"{len(data['dossiers'])} dossier(s), {len(data['quarantined'])} quarantined, "
+            f"{len(data['duplicates'])} duplicate(s)"
         )
     if report.deferred:
         print(
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence for a clerk
+    except Exception as exc:
         print(
             f"edge: error: unexpected {type(exc).__name__}: {exc} (run 'edge doctor')",
             file=sys.stderr,

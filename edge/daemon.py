@@ -11,6 +11,7 @@ import logging
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ class Daemon:
             should_stop=lambda: self.stopping,
         )
         self._disk_alert = False
+        self.on_outcome: Callable[[FileOutcome], None] | None = None
 
     def _settings(self) -> Settings:
         settings = self.store.settings()
@@ -115,6 +117,8 @@ class Daemon:
             row = self.store.dossier(dossier_id)
             report.codes[dossier_id] = row["code"] if row else None
         _log_outcome(outcome, report.codes)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         return True
 
     def run_once(self, *, max_wait: float = 120.0) -> Report:
@@ -129,11 +133,12 @@ class Daemon:
         deadline = time.monotonic() + max_wait
         while not self.stopping:
             batch = watcher.poll()
+            ready_at = time.monotonic()
             report.ignored.extend(str(p.relative_to(self.inbox)) for p in batch.ignored)
             for path in batch.ready:
                 if self.stopping:
                     break
-                if not self._handle(path, report, time.monotonic()):
+                if not self._handle(path, report, ready_at):
                     return report
                 watcher.done(path)
             if not batch.ready and not batch.waiting:
@@ -166,12 +171,13 @@ class Daemon:
             while not self.stopping:
                 report = Report()
                 batch = watcher.poll()
+                ready_at = time.monotonic()
                 for path in batch.ignored:
                     log.info("ignored %s (not a scan)", path.relative_to(self.inbox))
                 for path in batch.ready:
                     if self.stopping:
                         break
-                    if not self._handle(path, report, time.monotonic()):
+                    if not self._handle(path, report, ready_at):
                         break
                     watcher.done(path)
                 self.capture.close_idle_jobs()

@@ -25,7 +25,9 @@ from tests import badfiles
 EDGE = [sys.executable, "-m", "edge.cli"]
 
 
-def edge(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def edge(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [*EDGE, *args], capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -41,7 +43,9 @@ def dossiers(state: Path) -> list[dict]:
 def wait_until_empty(inbox: Path, keep: set[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = {str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file() or p.is_symlink()}
+        left = {
+            str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file() or p.is_symlink()
+        }
         left -= keep
         if not left and not any(p.is_dir() for p in inbox.iterdir()):
             return
@@ -52,7 +56,18 @@ def wait_until_empty(inbox: Path, keep: set[str], timeout: float = 60) -> None:
 @pytest.fixture
 def daemon(state: Path, inbox: Path, edge_env: dict[str, str]):
     proc = subprocess.Popen(
-        [*EDGE, "run", "--state", str(state), "--inbox", str(inbox), "--settle", "1", "--idle", "2"],
+        [
+            *EDGE,
+            "run",
+            "--state",
+            str(state),
+            "--inbox",
+            str(inbox),
+            "--settle",
+            "1",
+            "--idle",
+            "2",
+        ],
         env=edge_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -72,7 +87,9 @@ def stop(proc: subprocess.Popen) -> str:
     return err
 
 
-def test_a_morning_of_scans_becomes_dossiers(state: Path, inbox: Path, daemon, tmp_path: Path) -> None:
+def test_a_morning_of_scans_becomes_dossiers(
+    state: Path, inbox: Path, daemon, tmp_path: Path
+) -> None:
     codes = samples.sample_codes(8, seed=11)
     staging = tmp_path / "staging"
     loose = samples.write_job(
@@ -176,12 +193,32 @@ def test_same_bytes_again_is_a_duplicate_and_a_known_code_appends(
     for path in first.paths:
         os.replace(path, inbox / path.name)
     report = json.loads(
-        edge("capture", "--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0").stdout
+        edge(
+            "capture",
+            "--state",
+            str(state),
+            "--inbox",
+            str(inbox),
+            "--once",
+            "--json",
+            "--settle",
+            "0",
+        ).stdout
     )
     assert report["files"] == 2 and report["pages"] == 2 and report["dossiers"] == [code]
     (inbox / "again.jpg").write_bytes(copy)
     report = json.loads(
-        edge("capture", "--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0").stdout
+        edge(
+            "capture",
+            "--state",
+            str(state),
+            "--inbox",
+            str(inbox),
+            "--once",
+            "--json",
+            "--settle",
+            "0",
+        ).stdout
     )
     assert report["duplicates"] == ["again.jpg"] and report["pages"] == 0
     assert not (inbox / "again.jpg").exists()
@@ -189,7 +226,17 @@ def test_same_bytes_again_is_a_duplicate_and_a_known_code_appends(
     part2 = samples.write_job(tmp_path / "b", [DossierSpec(code, 2)], "pdf", seed=10)
     os.replace(part2.paths[0], inbox / "part2.pdf")
     report = json.loads(
-        edge("capture", "--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0").stdout
+        edge(
+            "capture",
+            "--state",
+            str(state),
+            "--inbox",
+            str(inbox),
+            "--once",
+            "--json",
+            "--settle",
+            "0",
+        ).stdout
     )
     assert report["dossiers"] == [code]
     rows = dossiers(state)
@@ -209,7 +256,15 @@ def test_export_is_a_valid_bag_with_every_page(
     edge("capture", "--state", str(state), "--inbox", str(inbox), "--once", "--settle", "0")
     out = tmp_path / "export"
     result = edge(
-        "export", "--state", str(state), "--dossier", code, "--clerk", "lan", "--out", str(out),
+        "export",
+        "--state",
+        str(state),
+        "--dossier",
+        code,
+        "--clerk",
+        "lan",
+        "--out",
+        str(out),
         env=edge_env,
     )
     bag_path = Path(result.stdout.strip())
@@ -226,20 +281,41 @@ def test_export_is_a_valid_bag_with_every_page(
     # a wrong password exports nothing
     bad_env = {**edge_env, "EDGE_PASSWORD": "wrong-password"}
     result = edge(
-        "export", "--state", str(state), "--dossier", code, "--clerk", "lan", "--out",
-        str(tmp_path / "x"), env=bad_env, check=False,
+        "export",
+        "--state",
+        str(state),
+        "--dossier",
+        code,
+        "--clerk",
+        "lan",
+        "--out",
+        str(tmp_path / "x"),
+        env=bad_env,
+        check=False,
     )
     assert result.returncode == 2 and "wrong password" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x").exists()
 
 
-def test_user_mistakes_are_one_line_errors(tmp_path: Path, state: Path, edge_env: dict[str, str]) -> None:
+def test_user_mistakes_are_one_line_errors(
+    tmp_path: Path, state: Path, edge_env: dict[str, str]
+) -> None:
     cases = [
         ("dossiers", "--state", str(tmp_path / "nowhere")),
         ("capture", "--state", str(state), "--inbox", str(tmp_path / "no-inbox"), "--once"),
         ("init", "--state", str(state), "--office", "H29", "--clerk", "lan"),
-        ("export", "--state", str(state), "--dossier", "nope", "--clerk", "lan", "--out", str(tmp_path)),
+        (
+            "export",
+            "--state",
+            str(state),
+            "--dossier",
+            "nope",
+            "--clerk",
+            "lan",
+            "--out",
+            str(tmp_path),
+        ),
     ]
     for args in cases:
         result = edge(*args, env=edge_env, check=False)
@@ -251,7 +327,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, state: Path, edge_env
 def test_init_without_password_on_a_pipe_says_what_to_do(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "EDGE_PASSWORD"}
     result = edge(
-        "init", "--state", str(tmp_path / "s"), "--office", "H29", "--clerk", "lan", env=env, check=False
+        "init",
+        "--state",
+        str(tmp_path / "s"),
+        "--office",
+        "H29",
+        "--clerk",
+        "lan",
+        env=env,
+        check=False,
     )
     assert result.returncode == 2 and "EDGE_PASSWORD" in result.stderr
 
@@ -260,7 +344,12 @@ def test_doctor_reports_and_fails_on_a_damaged_chain(state: Path, inbox: Path) -
     result = edge("doctor", "--state", str(state), "--inbox", str(inbox), "--json")
     checks = {c["name"]: c["status"] for c in json.loads(result.stdout)}
     assert checks == {
-        "libzbar": "ok", "keys": "ok", "database": "ok", "disk": "ok", "clock": "ok", "inbox": "ok"
+        "libzbar": "ok",
+        "keys": "ok",
+        "database": "ok",
+        "disk": "ok",
+        "clock": "ok",
+        "inbox": "ok",
     }
     import sqlite3
 
@@ -270,4 +359,3 @@ def test_doctor_reports_and_fails_on_a_damaged_chain(state: Path, inbox: Path) -
     conn.close()
     result = edge("doctor", "--state", str(state), check=False)
     assert result.returncode == 1 and "hash chain broken" in result.stdout
-

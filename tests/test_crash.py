@@ -30,8 +30,19 @@ KILLS = 20
 
 def _capture(state: Path, inbox: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "capture", "--state", str(state), "--inbox", str(inbox),
-         "--once", "--settle", "0"],
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "capture",
+            "--state",
+            str(state),
+            "--inbox",
+            str(inbox),
+            "--once",
+            "--settle",
+            "0",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -40,9 +51,7 @@ def _capture(state: Path, inbox: Path) -> subprocess.Popen:
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(state: Path, inbox: Path) -> None:
     rng = random.Random(20261128)
     codes = samples.sample_codes(22, seed=3)
-    loose = samples.write_job(
-        inbox, [DossierSpec(code, 9) for code in codes[:20]], "jpeg", seed=1
-    )
+    loose = samples.write_job(inbox, [DossierSpec(code, 9) for code in codes[:20]], "jpeg", seed=1)
     pdf = samples.write_job(
         inbox, [DossierSpec(code, 9) for code in codes[20:]], "pdf", seed=2, name="big"
     )

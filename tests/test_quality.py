@@ -202,6 +202,17 @@ def test_grayscale_saved_as_rgb_jpeg_is_not_colour(page300: Image.Image) -> None
     assert "not_colour" not in check(reduced(page300)).flags
 
 
+def test_colour_scan_of_a_black_and_white_form_counts_as_colour() -> None:
+    """Only the cream paper's tint tells this colour scan from a grey one."""
+    img = Image.new("RGB", (620, 877), (247, 245, 239))
+    font = ImageFont.load_default(size=10)
+    draw = ImageDraw.Draw(img)
+    for y in range(80, 800, 18):
+        draw.text((60, y), "giay tiep nhan ho so va hen tra ket qua", fill=(22, 22, 24), font=font)
+    assert "not_colour" not in check(img).flags
+    assert "not_colour" in check(img.convert("L").convert("RGB")).flags
+
+
 def test_assess_is_fast_on_a_quarter_scale_a4(page300: Image.Image) -> None:
     """CPU time, not wall time: the test box has two cores shared with other jobs, and
     a preempted run says nothing about the code's cost."""

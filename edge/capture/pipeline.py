@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from edge.capture import barcodes, quality
 from edge.capture.grouping import place
-from edge.capture.readers import BadInput, Page, open_pages, source_sha256
+from edge.capture.readers import BadInput, Page, bad_input, open_pages, source_sha256
 from edge.domain import CodePatterns
 from edge.records import Ledger
 from edge.settings import Settings
@@ -95,6 +94,7 @@ class Capture:
         self.chain = chain or barcodes.default_chain()
         self.should_stop = should_stop
         self._activity: dict[int, float] = {}
+        self._held: dict[Path, tuple[int, int, int]] = {}
         self.apply_settings(settings)
         now = time.monotonic()
         for job in store.open_jobs():
@@ -154,30 +154,13 @@ class Capture:
         relative = path.relative_to(self.inbox)
         name = str(relative)
         try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
-        if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(path)
-            return self._quarantine_entry(
-                path,
-                name,
-                BadInput(
-                    "symlink",
-                    f"This is a link to {target!r}, not a scan; links are never followed: "
-                    "copy the file itself into the inbox.",
-                ),
-            )
-        if not stat.S_ISREG(st.st_mode):
-            return self._quarantine_entry(
-                path,
-                name,
-                BadInput("special_file", "This is a device or pipe, not a scan file: remove it."),
-            )
-        try:
             sha256 = source_sha256(path)
         except FileNotFoundError:
-            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
+            return self._quarantine_entry(path, name, bad_input("vanished"))
+        except PermissionError:
+            return self._quarantine_entry(path, name, bad_input("unreadable"))
+        except BadInput as bad:
+            return self._quarantine_entry(path, name, bad)
         source = self.store.source(sha256)
         if (source is not None and source["complete"]) or self.store.quarantined(sha256):
             _remove(path)
@@ -223,9 +206,7 @@ class Capture:
         except BadInput as bad:
             return self._quarantine_file(path, name, sha256, bad, outcome, job_id)
         except FileNotFoundError:
-            return self._quarantine_file(
-                path, name, sha256, BadInput("vanished", _VANISHED), outcome, job_id
-            )
+            return self._quarantine_file(path, name, sha256, bad_input("vanished"), outcome, job_id)
         _remove(path)
         if settled_at is not None:
             outcome.latency_ms = (time.monotonic() - settled_at) * 1000
@@ -279,11 +260,21 @@ class Capture:
     # -- quarantine ------------------------------------------------------------------
 
     def _quarantine_entry(self, path: Path, name: str, bad: BadInput) -> FileOutcome:
-        """Links, devices and vanished files: nothing to seal, only the record."""
+        """Links, devices, vanished and unreadable files: nothing to seal, only the record.
+
+        Links and devices hold no data and leave the inbox; an unreadable file stays
+        (it may become readable) and is remembered so it is reported once, not at
+        every rescan.
+        """
+        signature = _signature(path)
+        if signature is not None and self._held.get(path) == signature:
+            return FileOutcome(name, "held", reason=bad.reason, message=bad.message)
         with self.store.transaction():
             self.ledger.quarantine(name=name, reason=bad.reason, message=bad.message)
-        if bad.reason != "vanished":
+        if bad.reason in ("symlink", "special_file"):
             _remove(path)
+        elif signature is not None:
+            self._held[path] = signature
         return FileOutcome(name, "quarantined", reason=bad.reason, message=bad.message)
 
     def _quarantine_file(
@@ -315,18 +306,12 @@ class Capture:
                         "UPDATE sources SET complete=1 WHERE sha256=?", (sha256,)
                     )
         except FileNotFoundError:
-            return self._quarantine_entry(path, name, BadInput("vanished", _VANISHED))
+            return self._quarantine_entry(path, name, bad_input("vanished"))
         _remove(path)
         outcome.status = "quarantined"
         outcome.reason = bad.reason
         outcome.message = message
         return outcome
-
-
-_VANISHED = (
-    "The file disappeared while it was being read: if the scanner is still working, "
-    "wait for it to finish and scan again."
-)
 
 
 def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
@@ -346,6 +331,14 @@ def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
         previous = page
     if previous is not None:
         yield previous, True
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _remove(path: Path) -> None:

@@ -50,8 +50,8 @@ class QualityThresholds:
     ink_max_level: int = 170
     too_dark_mean: float = 90.0
     too_light_ink_level: int = 110
-    colour_tolerance: int = 8
-    colour_min_fraction: float = 0.001
+    colour_tolerance: int = 2
+    colour_min_fraction: float = 0.01
     margin_fraction: float = 0.05
     paper_sizes_mm: tuple[tuple[float, float], ...] = ((210.0, 297.0), (148.0, 210.0))
     paper_aspect_tolerance: float = 0.06
@@ -193,10 +193,12 @@ def effective_resolution(
 def _luminance_and_colour(img: Image.Image, t: QualityThresholds) -> tuple[Image.Image, bool]:
     """Luminance image and whether the page carries any colour at all.
 
-    A page counts as colour when enough pixels show a channel spread above the
-    tolerance; a grey scan stored as RGB (or a JPEG of one) stays within a few levels.
-    Measured on a 2x2-averaged copy, which also smooths JPEG chroma noise, with
-    Pillow's C operations: numpy's per-pixel max over channels costs 5 ms here.
+    A page counts as colour when enough pixels (1%) show a channel spread above the
+    tolerance. A grey scan stored as RGB has a spread of exactly 0, even through JPEG
+    at quality 50, while a colour scan of a black-and-white form still shows the
+    paper's tint (cream office paper: 4-8 levels) and sensor noise, so the tolerance
+    sits just above rounding. Measured on a 2x2-averaged copy with Pillow's C
+    operations: numpy's per-pixel max over channels costs 5 ms here.
     """
     mode = img.mode
     if mode not in ("RGB", "L"):

@@ -127,7 +127,9 @@ class BadInput(Exception):
         return f"BadInput({self.reason!r}, {self.message!r}, detail={self.detail!r})"
 
 
-def _bad(reason: str, *, detail: str = "", page: int | None = None, **fmt: object) -> BadInput:
+def bad_input(
+    reason: str, *, detail: str = "", page: int | None = None, **fmt: object
+) -> BadInput:
     """Build a BadInput from the message table so wording stays in one place."""
     message = _MESSAGES[reason].format(**fmt)
     if page is not None:
@@ -144,13 +146,13 @@ def _decode_failure(exc: Exception, page: int | None, *, pdf: bool = False) -> B
     here. Running out of data is "truncated"; anything else is "damaged".
     """
     if pdf:
-        return _bad("damaged_pdf", page=page, detail=repr(exc))
+        return bad_input("damaged_pdf", page=page, detail=repr(exc))
     reason = "truncated" if "truncated" in str(exc) else "damaged"
-    return _bad(reason, page=page, detail=repr(exc))
+    return bad_input(reason, page=page, detail=repr(exc))
 
 
 def _bomb(width: int, height: int, detail: str, page: int | None = None) -> BadInput:
-    return _bad("decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail)
+    return bad_input("decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail)
 
 
 @dataclass(eq=False)
@@ -263,17 +265,17 @@ def source_sha256(path: Path) -> str:
     try:
         lst = os.lstat(path)
         if stat.S_ISLNK(lst.st_mode):
-            raise _bad("symlink")
+            raise bad_input("symlink")
         if not stat.S_ISREG(lst.st_mode):
-            raise _bad("special_file", detail=f"mode {stat.filemode(lst.st_mode)}")
+            raise bad_input("special_file", detail=f"mode {stat.filemode(lst.st_mode)}")
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _bad("symlink", detail=repr(exc)) from exc
+            raise bad_input("symlink", detail=repr(exc)) from exc
         raise
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise _bad("special_file")
+            raise bad_input("special_file")
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -292,12 +294,12 @@ def open_pages(
         try:
             head = f.read(_SNIFF_BYTES)
         except OSError as exc:
-            raise _bad("unreadable", detail=repr(exc)) from exc
+            raise bad_input("unreadable", detail=repr(exc)) from exc
         media = _sniff_bytes(head)
         if media is None:
-            raise _bad("not_an_image", detail=f"first bytes {head[:16]!r}")
+            raise bad_input("not_an_image", detail=f"first bytes {head[:16]!r}")
         if media not in SUPPORTED:
-            raise _bad("unsupported", kind=media.split("/")[1].upper(), detail=media)
+            raise bad_input("unsupported", kind=media.split("/")[1].upper(), detail=media)
         if media == PDF:
             yield from _quietly(_pdf_pages(f, st.st_size, max_pixels))
         elif media == TIFF:
@@ -306,7 +308,7 @@ def open_pages(
             try:
                 data = head + f.read()
             except OSError as exc:
-                raise _bad("unreadable", detail=repr(exc)) from exc
+                raise bad_input("unreadable", detail=repr(exc)) from exc
             with _quiet():
                 page = _single_image(data, media, max_pixels)
             yield page
@@ -346,19 +348,19 @@ def _open_regular(path: Path, *, max_bytes: int | None) -> tuple[int, os.stat_re
     try:
         lst = os.lstat(path)
     except FileNotFoundError as exc:
-        raise _bad("vanished", detail=repr(exc)) from exc
+        raise bad_input("vanished", detail=repr(exc)) from exc
     except OSError as exc:
-        raise _bad("unreadable", detail=repr(exc)) from exc
+        raise bad_input("unreadable", detail=repr(exc)) from exc
     _check_stat(lst, max_bytes)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
     except FileNotFoundError as exc:
-        raise _bad("vanished", detail=repr(exc)) from exc
+        raise bad_input("vanished", detail=repr(exc)) from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _bad("symlink", detail=repr(exc)) from exc
-        raise _bad("unreadable", detail=repr(exc)) from exc
+            raise bad_input("symlink", detail=repr(exc)) from exc
+        raise bad_input("unreadable", detail=repr(exc)) from exc
     try:
         st = os.fstat(fd)
         _check_stat(st, max_bytes)
@@ -370,13 +372,13 @@ def _open_regular(path: Path, *, max_bytes: int | None) -> tuple[int, os.stat_re
 
 def _check_stat(st: os.stat_result, max_bytes: int | None) -> None:
     if stat.S_ISLNK(st.st_mode):
-        raise _bad("symlink")
+        raise bad_input("symlink")
     if not stat.S_ISREG(st.st_mode):
-        raise _bad("special_file", detail=f"mode {stat.filemode(st.st_mode)}")
+        raise bad_input("special_file", detail=f"mode {stat.filemode(st.st_mode)}")
     if st.st_size == 0:
-        raise _bad("empty")
+        raise bad_input("empty")
     if max_bytes is not None and st.st_size > max_bytes:
-        raise _bad(
+        raise bad_input(
             "too_large",
             size=f"{st.st_size / 1024**2:.0f}",
             limit=f"{max_bytes / 1024**2:.0f}",
@@ -403,7 +405,7 @@ def _dpi_from_info(info: dict[str, object]) -> tuple[float, float] | None:
 def _check_pixels(size: tuple[int, int], max_pixels: int, page: int | None = None) -> None:
     width, height = size
     if width <= 0 or height <= 0:
-        raise _bad("damaged", page=page, detail=f"size {width}x{height}")
+        raise bad_input("damaged", page=page, detail=f"size {width}x{height}")
     if width * height > max_pixels:
         raise _bomb(width, height, f"{width * height} > max_pixels {max_pixels}", page=page)
 
@@ -424,7 +426,7 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
         if "too large" not in str(exc):
             raise _decode_failure(exc, None) from exc
         # Pillow's PNG text-chunk limit: compressed metadata that inflates absurdly.
-        raise _bad("decompression_bomb", size="metadata", detail=repr(exc)) from exc
+        raise bad_input("decompression_bomb", size="metadata", detail=repr(exc)) from exc
     except MemoryError:
         raise
     except Exception as exc:
@@ -459,7 +461,7 @@ def _check_jpeg_structure(data: bytes) -> None:
     sos = -1
     while pos + 4 <= n:
         if data[pos] != 0xFF:
-            raise _bad("damaged", detail=f"no JPEG marker at offset {pos}")
+            raise bad_input("damaged", detail=f"no JPEG marker at offset {pos}")
         marker = data[pos + 1]
         if marker == 0xFF:
             pos += 1
@@ -468,16 +470,16 @@ def _check_jpeg_structure(data: bytes) -> None:
             pos += 2
             continue
         if marker == 0xD9:
-            raise _bad("damaged", detail="JPEG ends before any image data")
+            raise bad_input("damaged", detail="JPEG ends before any image data")
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if marker == 0xDA:
             sos = pos
             break
         pos += 2 + length
     if sos < 0:
-        raise _bad("truncated", detail="JPEG ends inside its headers")
+        raise bad_input("truncated", detail="JPEG ends inside its headers")
     if data.rfind(b"\xff\xd9") < sos:
-        raise _bad("truncated", detail="JPEG has no end-of-image marker after its scan data")
+        raise bad_input("truncated", detail="JPEG has no end-of-image marker after its scan data")
 
 
 def _check_png_structure(data: bytes, max_pixels: int) -> None:
@@ -492,22 +494,22 @@ def _check_png_structure(data: bytes, max_pixels: int) -> None:
     first = True
     while True:
         if pos + 8 > n:
-            raise _bad("truncated", detail=f"PNG stops at offset {pos} before IEND")
+            raise bad_input("truncated", detail=f"PNG stops at offset {pos} before IEND")
         length, kind = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
         if first:
             if pos + 16 > n:
-                raise _bad("truncated", detail="PNG stops inside IHDR")
+                raise bad_input("truncated", detail="PNG stops inside IHDR")
             if kind != b"IHDR" or length < 8:
-                raise _bad("damaged", detail="PNG does not start with IHDR")
+                raise bad_input("damaged", detail="PNG does not start with IHDR")
             width, height = struct.unpack_from(">II", data, pos + 8)
             _check_pixels((width, height), max_pixels)
             first = False
         if end > n:
-            raise _bad("truncated", detail=f"PNG chunk {kind!r} at {pos} runs past the end")
+            raise bad_input("truncated", detail=f"PNG chunk {kind!r} at {pos} runs past the end")
         (crc,) = struct.unpack_from(">I", data, end - 4)
         if zlib.crc32(data[pos + 4 : end - 4]) != crc:
-            raise _bad("damaged", detail=f"PNG chunk {kind!r} at {pos} fails its CRC")
+            raise bad_input("damaged", detail=f"PNG chunk {kind!r} at {pos} fails its CRC")
         if kind == _PNG_IEND:
             return
         pos = end
@@ -577,10 +579,10 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     big = header[2:4] in (b"+\x00", b"\x00+")
     fmt = ("<" if header[:2] == b"II" else ">") + ("Q" if big else "I")
     if len(header) < (16 if big else 8):
-        raise _bad("truncated", detail=f"TIFF header is only {len(header)} bytes")
+        raise bad_input("truncated", detail=f"TIFF header is only {len(header)} bytes")
     (first_ifd,) = struct.unpack_from(fmt, header, 8 if big else 4)
     if first_ifd >= size:
-        raise _bad("truncated", detail=f"first IFD at {first_ifd} beyond end {size}")
+        raise bad_input("truncated", detail=f"first IFD at {first_ifd} beyond end {size}")
     try:
         f.seek(0)
         img = TiffImagePlugin.TiffImageFile(f)
@@ -595,7 +597,7 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         try:
             data = f.read()
         except OSError as exc:
-            raise _bad("unreadable", detail=repr(exc)) from exc
+            raise bad_input("unreadable", detail=repr(exc)) from exc
         page = Page(0, data, TIFF, img.size, _dpi_from_info(img.info))
         _check_single(page)
         yield page
@@ -654,13 +656,13 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     except MemoryError:
         raise
     except Exception as exc:
-        raise _bad("damaged_pdf", detail=repr(exc)) from exc
+        raise bad_input("damaged_pdf", detail=repr(exc)) from exc
     try:
         f.seek(max(0, size - _PDF_TAIL_BYTES))
         if b"%%EOF" not in f.read():
             # pdfium rebuilds a cut-off PDF from what is left and would silently lose
             # the missing pages; a legal record must not be stored that way.
-            raise _bad("truncated", detail="no %%EOF in the last 1024 bytes")
+            raise bad_input("truncated", detail="no %%EOF in the last 1024 bytes")
         for index in range(len(doc)):
             yield _pdf_page(doc, index, max_pixels)
     finally:
@@ -670,10 +672,10 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
 def _pdf_open_error(exc: pdfium.PdfiumError) -> BadInput:
     code = exc.err_code
     if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
-        return _bad("encrypted_pdf", detail=repr(exc))
+        return bad_input("encrypted_pdf", detail=repr(exc))
     if code in (pdfium_c.FPDF_ERR_FILE, pdfium_c.FPDF_ERR_SUCCESS):
-        return _bad("no_pages", detail=repr(exc))
-    return _bad("damaged_pdf", detail=repr(exc))
+        return bad_input("no_pages", detail=repr(exc))
+    return bad_input("damaged_pdf", detail=repr(exc))
 
 
 def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
@@ -690,7 +692,7 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
         # A huge vector page (a plan at A0) is no bomb: it is rendered at a lower scale.
         area_in = (width_pt / 72.0) * (height_pt / 72.0)
         if area_in <= 0:
-            raise _bad("damaged_pdf", page=index, detail=f"page size {width_pt}x{height_pt}")
+            raise bad_input("damaged_pdf", page=index, detail=f"page size {width_pt}x{height_pt}")
         render_dpi = min(render_dpi, math.sqrt(max_pixels / area_in))
         pixel_size = (
             max(1, round(width_pt * render_dpi / 72.0)),
@@ -706,7 +708,7 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
     except (BadInput, MemoryError):
         raise
     except Exception as exc:
-        raise _bad("damaged_pdf", page=index, detail=repr(exc)) from exc
+        raise bad_input("damaged_pdf", page=index, detail=repr(exc)) from exc
     page = Page(index, buf.getvalue(), PDF, pixel_size, dpi, _render_dpi=render_dpi)
     page.image(CHECK_REDUCE)
     return page

@@ -87,11 +87,9 @@ class InboxWatcher:
 
     def start(self) -> None:
         """Start watching; on filesystems without inotify, fall back to polling."""
-        observer: Observer | PollingObserver
-        if self.polling:
-            observer = PollingObserver(timeout=self.poll_seconds)
-        else:
-            observer = Observer()
+        observer: Observer | PollingObserver = (
+            PollingObserver(timeout=self.poll_seconds) if self.polling else Observer()
+        )
         observer.schedule(_Handler(self), str(self.inbox), recursive=True)
         try:
             observer.start()
