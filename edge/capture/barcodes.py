@@ -25,6 +25,7 @@ __all__ = [
     "CHEAP_FORMATS",
     "DEFAULT_TIERS",
     "FULL_PAGE",
+    "LINEAR",
     "TOP_THIRD",
     "BarTextureProbe",
     "Decoder",
@@ -188,9 +189,9 @@ _ZBAR_NAMES: Final[dict[str, str]] = {
 _BYTE_CONTENT: Final = (zxingcpp.ContentType.Binary, zxingcpp.ContentType.UnknownECI)
 
 CHEAP_FORMATS: Final[tuple[str, ...]] = ("qr", "datamatrix", "code128", "code39")
-"""What a cover sheet's dossier code is printed as. Each extra 1-D format costs the cheap pass
-about 0.4 ms per megapixel on every page; anything else is still read on escalation and by the
-chain."""
+"""What a cover sheet's dossier code is printed as, and all the fast passes look for: on a
+half-scale text page these four cost about half of what every format does (Aztec and PDF417
+are the dearest), on every page. Other formats are still read by the chain."""
 
 
 def _zxing_symbology(barcode: Any) -> str:
@@ -199,23 +200,28 @@ def _zxing_symbology(barcode: Any) -> str:
 
 
 class ZxingDecoder:
-    """zxing-cpp. `thorough=False` skips rotated, inverted and downscaled searches: on a flat,
-    upright scan at a known scale they find nothing more and cost 2-6x the time."""
+    """zxing-cpp; `formats` are normalised names (None: every format it reads).
+
+    The three searches default to on, for recall on photographs. On a flat scan at a known
+    scale, inverted and downscaled searches find nothing more, and the rotated search (90 and
+    270 degrees, for 1-D codes) doubles the time, so the page reader's fast passes turn them off.
+    """
 
     def __init__(
         self,
         formats: Iterable[str] | None = None,
         *,
-        thorough: bool = True,
-        name: str | None = None,
+        rotate: bool = True,
+        downscale: bool = True,
+        invert: bool = True,
+        name: str = "zxing",
     ) -> None:
         self.formats: tuple[str, ...] | None = tuple(formats) if formats is not None else None
-        self.thorough = thorough
-        self.name = name or ("zxing" if thorough else "zxing-fast")
+        self.name = name
         options: dict[str, Any] = {
-            "try_rotate": thorough,
-            "try_downscale": thorough,
-            "try_invert": thorough,
+            "try_rotate": rotate,
+            "try_downscale": downscale,
+            "try_invert": invert,
             "text_mode": zxingcpp.TextMode.Plain,
             "return_errors": True,
         }
@@ -229,7 +235,8 @@ class ZxingDecoder:
         self._options = options
 
     def __repr__(self) -> str:
-        return f"ZxingDecoder(formats={self.formats!r}, thorough={self.thorough})"
+        searches = {k: v for k, v in self._options.items() if k.startswith("try_")}
+        return f"ZxingDecoder(formats={self.formats!r}, {searches})"
 
     def decode(self, image: Image.Image) -> list[Symbol]:
         return list(self.scan(image).symbols)
@@ -299,7 +306,9 @@ class ZbarDecoder:
 class DecoderChain:
     """Several decoders run in order; the result is the union of what each read, first reader
     first, without duplicates. Union rather than first-success, because a decoder that misreads
-    a symbol must not hide the decoder that reads it right."""
+    a symbol must not hide the decoder that reads it right; the price is that a later decoder's
+    misreads come along too, behind the first decoder's symbols, which is why the order is
+    chosen by measurement."""
 
     def __init__(self, decoders: Sequence[Decoder]) -> None:
         if not decoders:
@@ -339,20 +348,29 @@ def default_chain() -> DecoderChain:
     return DecoderChain([ZxingDecoder(), zbar])
 
 
+LINEAR: Final[frozenset[str]] = frozenset(
+    {"code128", "code39", "code32", "pzn", "code93", "codabar", "itf", "itf14", "ean13", "ean8"}
+    | {"ean5", "ean2", "upca", "upce", "isbn", "databar", "databarexp", "databarltd"}
+)
+
+
 class BarTextureProbe:
-    """Says "a 1-D barcode is probably here" without decoding anything.
+    """Wraps a decoder and adds a suspect where the image looks like a 1-D barcode the decoder
+    did not read.
 
     A Code 128 with 0.25-0.35 mm modules sits at the edge of what a half-scale page resolves:
     zxing-cpp there sometimes reads it, sometimes reports a checksum error, and sometimes sees
     nothing at all, which would leave the symbol unread. What half scale still shows is the
     texture: many strong edges across the bars and almost none along them, over a run of cells
-    wider and taller than any text stroke. The thresholds are in pixels of a half-scale
-    300-dpi page (about 150 dpi), where they found every Code 128 from 0.2 to 0.4 mm modules,
-    upright, at 3 degrees and at 90 degrees, and nothing on 60 generated text and form pages;
-    the probe costs under 1 ms there.
+    wider and taller than any text stroke. If the decoder read a 1-D symbol, that symbol is
+    taken to be the texture, so a cover whose barcode half scale does read is not sent to full
+    scale for nothing.
+
+    The thresholds are in pixels of a half-scale 300-dpi page (about 150 dpi), where they found
+    every Code 128 from 0.2 to 0.5 mm modules, upright, at 3 degrees and at 90 degrees, and
+    nothing on 60 generated text and form pages; the probe costs under 1 ms there.
     """
 
-    name = "bar-texture"
     edge = 40
     """Grey-level step that counts as an edge; JPEG and half-scale blur keep bar edges above."""
     cell = 16
@@ -364,11 +382,22 @@ class BarTextureProbe:
     run = 6
     """Cells in a row, about 1.6 cm: wider than any stroke, narrower than any dossier code."""
 
+    def __init__(self, decoder: SuspectingDecoder) -> None:
+        self.decoder = decoder
+        self.name = f"{decoder.name}+bar-texture"
+
+    def __repr__(self) -> str:
+        return f"BarTextureProbe({self.decoder!r})"
+
     def decode(self, image: Image.Image) -> list[Symbol]:
-        return []
+        return list(self.scan(image).symbols)
 
     def scan(self, image: Image.Image) -> Scan:
-        return Scan((), self.count(np.asarray(image.convert("L") if image.mode != "L" else image)))
+        found = self.decoder.scan(image)
+        if any(s.symbology in LINEAR for s in found.symbols):
+            return found
+        gray = image if image.mode == "L" else image.convert("L")
+        return Scan(found.symbols, found.suspects + self.count(np.asarray(gray)))
 
     def count(self, pixels: np.ndarray) -> int:
         """Orientations (bars upright, bars lying) in which barcode texture was found."""
@@ -409,8 +438,8 @@ class Tier:
     """One step of the page reader: the page at 1/`reduce` scale, the horizontal `band` between
     two fractions of its height, read by `decoder` (None: the chain given to `read_symbols`).
 
-    Escalation tiers run only if the ordinary tiers read nothing but saw a suspect; they run in
-    order and stop at the first that reads something.
+    Escalation tiers run in order, each only if the tier before it saw a suspect, so they stop
+    at the first that reads everything it sees.
     """
 
     reduce: int
@@ -433,22 +462,25 @@ class Tier:
         return f"1/{self.reduce} {where}, {who}" + (", escalation" if self.escalation else "")
 
 
-_FAST_CHEAP = ZxingDecoder(CHEAP_FORMATS, thorough=False, name="zxing-fast")
+_FAST = ZxingDecoder(CHEAP_FORMATS, rotate=False, downscale=False, invert=False, name="zxing-fast")
+_FAST_ROTATE = ZxingDecoder(CHEAP_FORMATS, downscale=False, invert=False, name="zxing-fast+rotate")
 
 DEFAULT_TIERS: Final[tuple[Tier, ...]] = (
-    Tier(2, FULL_PAGE, DecoderChain([_FAST_CHEAP, BarTextureProbe()])),
-    Tier(1, FULL_PAGE, _FAST_CHEAP, escalation=True),
+    Tier(2, FULL_PAGE, BarTextureProbe(_FAST)),
+    Tier(1, FULL_PAGE, _FAST_ROTATE, escalation=True),
     Tier(1, FULL_PAGE, None, escalation=True),
 )
 """Chosen by measurement (bench/decoders.py prints it).
 
 A text page costs one half-scale decode and nothing more. Pillow's draft decode is dominated
 by entropy decoding, so a quarter-scale page is barely cheaper to get than a half-scale one,
-and a quarter-scale pass followed by a half-scale top band pays for both. At half scale QR and
-Data Matrix codes from about 1.2 cm are read anywhere on the page, and so are 1-D codes with
-modules from about 0.4 mm; finer 1-D codes show up as a checksum error or as bar texture and
-send the page to full scale, where the fast pass reads them. The chain, slow and thorough, is
-the last resort: a symbol seen but still unread, or a 1-D code lying at 90 degrees."""
+and a quarter-scale pass followed by a half-scale top band pays for both. At half scale QR
+codes from about 1.2 cm and Data Matrix codes are read anywhere on the page, and so, reliably,
+are 1-D codes with modules from about 0.4 mm; finer 1-D codes show up as a checksum error or
+as bar texture and send the page to full scale, where the fast pass reads them, upright or
+lying. The chain, slow and thorough, runs only if the full-scale pass still sees a symbol it
+cannot read; a spurious suspect at half scale (zxing-cpp's Data Matrix detector finds them in
+halftone noise) costs one full-scale fast pass, not the chain."""
 
 
 class _Memo:
@@ -496,22 +528,23 @@ def read_symbols(
 ) -> list[Symbol]:
     """Read a page's symbols, cheaply on the common page that has none.
 
-    Every ordinary tier runs, so a cover sheet with both a QR code and a Code 128 yields both.
-    Escalation tiers run only when the ordinary tiers read nothing but saw something
-    symbol-like, so a text page is never decoded at full scale.
+    Every ordinary tier runs. An escalation tier runs only if the tier before it saw something
+    symbol-like that it could not read, whether or not it read other symbols, so a cover
+    carrying a QR code and a fine Code 128 yields both; a text page is never decoded at full
+    scale, and a stray suspect cannot walk a page up to the slowest tier unless every step
+    keeps seeing it.
     """
     memo = _Memo(page)
     symbols: list[Symbol] = []
-    suspects = 0
+    pending = 0
     for tier in tiers:
-        if tier.escalation and (symbols or not suspects):
+        if tier.escalation and not pending:
             continue
         if tier.decoder is None and chain is None:
             chain = default_chain()
         scan = read_tier(memo, tier, chain)
         symbols.extend(scan.symbols)
-        if not tier.escalation:
-            suspects += scan.suspects
+        pending = scan.suspects if tier.escalation else pending + scan.suspects
     return _dedupe(symbols)
 
 
