@@ -265,9 +265,12 @@ def test_image_is_cached_per_reduce_and_returned_as_copy(
     second = page.image(CHECK_REDUCE)
     assert calls == []  # decoded once while checking, before the page was yielded
     assert second.getpixel((10, 10)) != (0, 0, 0)
-    page.image(2)
-    page.image(2)
-    assert calls == [2]
+    quarter = page.image(4)  # reduced from the kept half-scale decode, not decoded again
+    assert quarter.size == ((second.width + 1) // 2, (second.height + 1) // 2)
+    assert calls == []
+    page.image(1)
+    page.image(1)
+    assert calls == [1, 1]  # a full-size decode is never kept
 
 
 def test_png_keeps_original_bytes_and_reads_phys(write: Callable[[str, bytes], Path]) -> None:

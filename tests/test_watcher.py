@@ -143,3 +143,20 @@ def test_grouping_rule() -> None:
     cover = place("CODE", "d1", None)
     assert cover.creates and cover.code == "CODE"
     assert place("CODE", "d1", "d0").dossier_id == "d0"
+
+
+def test_a_later_page_waits_for_an_earlier_one_still_being_written(inbox: Path) -> None:
+    clock = FakeTime()
+    watcher = InboxWatcher(inbox, settle_seconds=5, rescan_seconds=0, monotonic=clock)
+    past = time.time() - 3600
+    (inbox / "job").mkdir()
+    for name in ("job/scan_2.jpg", "other.jpg"):
+        _fresh(inbox / name)
+        os.utime(inbox / name, (past, past))
+    _fresh(inbox / "job/scan_1.jpg")
+    first = watcher.poll()
+    assert first.ready == [inbox / "other.jpg"]
+    (inbox / "other.jpg").unlink()
+    watcher.done(inbox / "other.jpg")
+    clock.now += 6
+    assert watcher.poll().ready == [inbox / "job/scan_1.jpg", inbox / "job/scan_2.jpg"]

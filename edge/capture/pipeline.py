@@ -17,19 +17,26 @@ import contextlib
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from edge.capture import barcodes, quality
 from edge.capture.grouping import place
-from edge.capture.readers import BadInput, Page, bad_input, open_pages, source_sha256
+from edge.capture.readers import BadInput, Page, bad_input, open_pages, sniff, source_sha256
 from edge.domain import CodePatterns
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
 
 MULTI_PAGE_TYPES = ("application/pdf", "image/tiff")
+SINGLE_IMAGE_TYPES = ("image/jpeg", "image/png")
+LOOKAHEAD_PAGES = 2
+LOOKAHEAD_BYTES = 64 * 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,6 +53,16 @@ class FileOutcome:
 
 
 @dataclass
+class Prepared:
+    """What ``Capture.prepare`` found, valid while the file's signature is unchanged."""
+
+    signature: tuple[int, int, int] | None
+    sha256: str | None = None
+    error: BadInput | None = None
+    pages: list[tuple[Page, Analysis]] | None = None
+
+
+@dataclass
 class Analysis:
     code: str | None
     symbols: list[dict[str, str]]
@@ -59,19 +76,25 @@ def analyse(
     patterns: CodePatterns,
     thresholds: quality.QualityThresholds,
 ) -> Analysis:
-    """Barcodes and quality for one page, from the cheapest decode that answers."""
-    symbols = barcodes.read_symbols(page, chain)
+    """Quality and barcodes for one page, from the cheapest decodes that answer.
+
+    Quality runs first on the quarter-scale image the reader already decoded to
+    validate the page; barcodes then decode at half scale, and at full scale
+    only when a cheaper pass saw something symbol-like.
+    """
+    report = quality.assess(
+        page.image(4), reduce=4, pixel_size=page.pixel_size, dpi=page.dpi, thresholds=thresholds
+    )
+    page.drop_colour()
     code = None
     attrs: list[dict[str, str]] = []
-    for symbol in symbols:
+    for symbol in barcodes.read_symbols(page, chain):
         matched = patterns.match(symbol.text)
         if matched and code is None:
             code = matched
         elif not matched or matched != code:
             attrs.append({"text": symbol.text, "symbology": symbol.symbology})
-    report = quality.assess(
-        page.image(4), reduce=4, pixel_size=page.pixel_size, dpi=page.dpi, thresholds=thresholds
-    )
+    page.forget_images()
     return Analysis(code, attrs, list(report.flags), report.effective_dpi)
 
 
@@ -87,6 +110,7 @@ class Capture:
         *,
         chain: barcodes.DecoderChain | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        workers: int = 2,
     ) -> None:
         self.store = store
         self.ledger = ledger
@@ -95,10 +119,14 @@ class Capture:
         self.should_stop = should_stop
         self._activity: dict[int, float] = {}
         self._held: dict[Path, tuple[int, int, int]] = {}
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analyse")
         self.apply_settings(settings)
         now = time.monotonic()
         for job in store.open_jobs():
             self._activity[job["id"]] = now
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -149,23 +177,97 @@ class Capture:
 
     # -- one file --------------------------------------------------------------------
 
-    def process(self, path: Path, settled_at: float | None = None) -> FileOutcome:
-        """Store one settled file's pages, or quarantine it; never raises on bad input."""
-        relative = path.relative_to(self.inbox)
-        name = str(relative)
+    def prepare(self, path: Path) -> Prepared:
+        """The stateless front of the pipeline: safe on a worker thread, no database.
+
+        Hashes the file and, for a single-image file, reads and analyses its page,
+        so the daemon can look ahead at the next files while this one commits.
+        """
+        signature = _signature(path)
         try:
             sha256 = source_sha256(path)
         except FileNotFoundError:
-            return self._quarantine_entry(path, name, bad_input("vanished"))
+            return Prepared(signature, error=bad_input("vanished"))
         except PermissionError:
-            return self._quarantine_entry(path, name, bad_input("unreadable"))
+            return Prepared(signature, error=bad_input("unreadable"))
         except BadInput as bad:
-            return self._quarantine_entry(path, name, bad)
+            return Prepared(signature, error=bad)
+        prepared = Prepared(signature, sha256)
+        if sniff(path) in SINGLE_IMAGE_TYPES and signature and signature[1] <= LOOKAHEAD_BYTES:
+            try:
+                prepared.pages = [
+                    (page, analyse(page, self.chain, self.patterns, self.thresholds))
+                    for page in self._open(path)
+                ]
+            except (BadInput, OSError):
+                prepared.pages = None
+        return prepared
+
+    def process(
+        self, path: Path, settled_at: float | None = None, prepared: Prepared | None = None
+    ) -> FileOutcome:
+        """Store one settled file's pages, or quarantine it; never raises on bad input."""
+        relative = path.relative_to(self.inbox)
+        name = str(relative)
+        if prepared is None or prepared.signature != _signature(path):
+            prepared = Prepared(_signature(path))
+            prepared = self._hash_only(path, prepared)
+        if prepared.error is not None:
+            return self._quarantine_entry(path, name, prepared.error)
+        sha256 = prepared.sha256
+        assert sha256 is not None
         source = self.store.source(sha256)
         if (source is not None and source["complete"]) or self.store.quarantined(sha256):
             _remove(path)
             return FileOutcome(name, "duplicate")
-        return self._store_pages(path, name, relative, sha256, source, settled_at)
+        return self._store_pages(path, name, relative, sha256, source, settled_at, prepared)
+
+    @staticmethod
+    def _hash_only(path: Path, prepared: Prepared) -> Prepared:
+        try:
+            prepared.sha256 = source_sha256(path)
+        except FileNotFoundError:
+            prepared.error = bad_input("vanished")
+        except PermissionError:
+            prepared.error = bad_input("unreadable")
+        except BadInput as bad:
+            prepared.error = bad
+        return prepared
+
+    def _open(self, path: Path) -> Iterator[Page]:
+        return open_pages(
+            path,
+            max_bytes=self.settings.max_file_mb * 1024 * 1024,
+            max_pixels=self.settings.max_pixels,
+        )
+
+    def _analysed(self, pages: Iterator[Page], done: int) -> Iterator[tuple[Page, Analysis | None]]:
+        """Analyse the next pages on worker threads while the current one commits.
+
+        Order is kept; at most ``LOOKAHEAD_PAGES`` pages are in flight, so a
+        500-page PDF still holds only a few pages in memory. Pages already stored
+        before a crash come out with no analysis and are skipped by the caller.
+        """
+        window: deque[tuple[Page, Future[Analysis]]] = deque()
+        failure: BadInput | None = None
+        try:
+            for page in pages:
+                if page.index < done:
+                    page.forget_images()
+                    yield page, None
+                    continue
+                future = self.pool.submit(analyse, page, self.chain, self.patterns, self.thresholds)
+                window.append((page, future))
+                if len(window) > LOOKAHEAD_PAGES:
+                    page_in_hand, oldest = window.popleft()
+                    yield page_in_hand, oldest.result()
+        except BadInput as exc:
+            failure = exc
+        while window:
+            page_in_hand, oldest = window.popleft()
+            yield page_in_hand, oldest.result()
+        if failure is not None:
+            raise failure
 
     def _store_pages(
         self,
@@ -173,27 +275,27 @@ class Capture:
         name: str,
         relative: Path,
         sha256: str,
-        source,
+        source: Any,
         settled_at: float | None,
+        prepared: Prepared,
     ) -> FileOutcome:
         done = int(source["pages_done"]) if source is not None else 0
         outcome = FileOutcome(name, "stored", pages=0)
         job_id: int | None = (
             int(source["job_id"]) if source is not None and source["job_id"] else None
         )
-        pages: Iterator[Page] = open_pages(
-            path,
-            max_bytes=self.settings.max_file_mb * 1024 * 1024,
-            max_pixels=self.settings.max_pixels,
+        stream: Iterator[tuple[Page, Analysis | None]] = (
+            iter(prepared.pages)
+            if prepared.pages is not None
+            else self._analysed(self._open(path), done)
         )
         try:
-            for page, is_last in _with_last(pages):
+            for (page, analysis), is_last in _with_last(stream):
                 if job_id is None:
                     kind, key = self._job_key(relative, page.media_type, sha256)
                     job_id, _ = self._job(kind, key)
-                if page.index < done:
+                if page.index < done or analysis is None:
                     continue
-                analysis = analyse(page, self.chain, self.patterns, self.thresholds)
                 dossier_id = self._commit_page(
                     page, analysis, job_id, sha256, name, complete=is_last
                 )
@@ -314,9 +416,9 @@ class Capture:
         return outcome
 
 
-def _with_last(pages: Iterator[Page]) -> Iterator[tuple[Page, bool]]:
+def _with_last(pages: Iterator[T]) -> Iterator[tuple[T, bool]]:
     """Pair each page with whether it is the file's last, holding at most two pages."""
-    previous: Page | None = None
+    previous: T | None = None
     while True:
         try:
             page = next(pages)

@@ -5,8 +5,8 @@ reason code, so the caller can quarantine the file with a message a clerk can ac
 nothing in here is allowed to crash the daemon or to be fooled by a file's name.
 
 Each page is checked by decoding it once at :data:`CHECK_REDUCE` before it is
-yielded, and that decode is kept on the page: the pipeline's first call, ``image(4)``
-for the barcode pass, costs nothing, so checking never doubles the work.
+yielded, and that decode is kept on the page: the barcode pass at half scale costs no
+second decode, and the quality pass's quarter-scale image is reduced from it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TIFF: Final = "image/tiff"
 PDF: Final = "application/pdf"
 SUPPORTED: Final = frozenset({JPEG, PNG, TIFF, PDF})
 
-CHECK_REDUCE: Final = 4
+CHECK_REDUCE: Final = 2
 """Scale at which every page is decoded before it is yielded; the same scale the
 capture pipeline asks for first, so the checking decode is reused, not repeated."""
 
@@ -127,9 +127,7 @@ class BadInput(Exception):
         return f"BadInput({self.reason!r}, {self.message!r}, detail={self.detail!r})"
 
 
-def bad_input(
-    reason: str, *, detail: str = "", page: int | None = None, **fmt: object
-) -> BadInput:
+def bad_input(reason: str, *, detail: str = "", page: int | None = None, **fmt: object) -> BadInput:
     """Build a BadInput from the message table so wording stays in one place."""
     message = _MESSAGES[reason].format(**fmt)
     if page is not None:
@@ -152,7 +150,9 @@ def _decode_failure(exc: Exception, page: int | None, *, pdf: bool = False) -> B
 
 
 def _bomb(width: int, height: int, detail: str, page: int | None = None) -> BadInput:
-    return bad_input("decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail)
+    return bad_input(
+        "decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail
+    )
 
 
 @dataclass(eq=False)
@@ -174,21 +174,37 @@ class Page:
     def image(self, reduce: int = 1) -> Image.Image:
         """Return the page decoded at about 1/``reduce`` scale, in mode ``RGB`` or ``L``.
 
-        The last reduced decode is kept so that the capture pipeline's repeated calls
-        at the same scale are free; a full-size decode is never kept, as it can weigh
+        The finest reduced decode is kept, so repeated calls at that scale are free
+        and coarser scales are reduced from it; a full-size decode is never kept, as it can weigh
         100 MB. The returned image is a copy the caller may modify.
 
         Raises BadInput when the page data cannot be decoded.
         """
         if reduce < 1:
             raise ValueError(f"reduce must be >= 1, not {reduce}")
-        if self._cache is not None and self._cache[0] == reduce:
-            return self._cache[1].copy()
+        if self._cache is not None:
+            level, cached = self._cache
+            if level == reduce:
+                return cached.copy()
+            if reduce > level and reduce % level == 0:
+                return cached.reduce(reduce // level)
         img = self._decode(reduce)
-        if reduce > 1:
+        if reduce > 1 and (self._cache is None or reduce < self._cache[0]):
             self._cache = (reduce, img)
             return img.copy()
         return img
+
+    def drop_colour(self) -> None:
+        """Keep only the grey levels of the kept decode: a third of the memory.
+
+        Called once colour has been judged; barcode decoders read grey anyway.
+        """
+        if self._cache is not None and self._cache[1].mode != "L":
+            self._cache = (self._cache[0], self._cache[1].convert("L"))
+
+    def forget_images(self) -> None:
+        """Drop the kept decode once the page has been looked at; only ``data`` stays."""
+        self._cache = None
 
     def _decode(self, reduce: int) -> Image.Image:
         try:

@@ -42,6 +42,11 @@ class Batch:
     waiting: int = 0
 
 
+def _job_group(relative: Path) -> str:
+    """Files of one job are released in name order: a job folder, or the inbox root."""
+    return relative.parts[0] if len(relative.parts) > 1 else ""
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, watcher: InboxWatcher) -> None:
         self.watcher = watcher
@@ -49,7 +54,8 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             if event.event_type in ("created", "moved"):
-                self.watcher.wake()
+                target = getattr(event, "dest_path", "") or event.src_path
+                self.watcher.notice_tree(Path(os.fsdecode(target)))
             return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             if raw:
@@ -122,8 +128,13 @@ class InboxWatcher:
 
     def rescan(self) -> None:
         """Queue every entry in the inbox: the safety net under events."""
+        self.notice_tree(self.inbox)
+        self._last_rescan = self._monotonic()
+
+    def notice_tree(self, top: Path) -> None:
+        """Queue every file under ``top`` (a folder moved in whole sends one event)."""
         found: list[Path] = []
-        for root, dirs, files in os.walk(self.inbox, followlinks=False):
+        for root, dirs, files in os.walk(top, followlinks=False):
             base = Path(root)
             links = [d for d in dirs if (base / d).is_symlink()]
             dirs[:] = [d for d in dirs if d not in links]
@@ -131,7 +142,7 @@ class InboxWatcher:
             found.extend(base / name for name in links)
         with self._lock:
             self._pending.update(found)
-        self._last_rescan = self._monotonic()
+        self._event.set()
 
     def poll(self) -> Batch:
         """Classify pending paths; return the settled ones in natural name order."""
@@ -141,6 +152,7 @@ class InboxWatcher:
         with self._lock:
             pending = list(self._pending)
         batch = Batch()
+        settled: dict[Path, bool] = {}
         for path in pending:
             try:
                 relative = path.relative_to(self.inbox)
@@ -161,11 +173,15 @@ class InboxWatcher:
             if os.path.isdir(path) and not os.path.islink(path):
                 self._forget(path)
                 continue
-            if self._settled(path, st, now):
+            settled[path] = self._settled(path, st, now)
+        blocked: set[str] = set()
+        for path in sorted(settled, key=lambda p: natural_key(str(p.relative_to(self.inbox)))):
+            group = _job_group(path.relative_to(self.inbox))
+            if settled[path] and group not in blocked:
                 batch.ready.append(path)
             else:
+                blocked.add(group)
                 batch.waiting += 1
-        batch.ready.sort(key=lambda p: natural_key(str(p.relative_to(self.inbox))))
         return batch
 
     def _settled(self, path: Path, st: os.stat_result, now: float) -> bool:
