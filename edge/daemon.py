@@ -99,7 +99,7 @@ class Daemon:
             self.settings,
             should_stop=lambda: self.stopping,
         )
-        self._disk_alert = False
+        self._disk_alert = bool(self.store.meta("alert.disk"))
         self.on_outcome: Callable[[FileOutcome], None] | None = None
 
     def _settings(self) -> Settings:
