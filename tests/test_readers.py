@@ -696,9 +696,9 @@ def test_damaged_input_only_ever_raises_bad_input(
 
 
 def test_long_pdf_keeps_memory_flat(tmp_path: Path) -> None:
-    """300 pages of 150 dpi A4 scans: RSS while iterating must not grow with pages.
+    """500 pages of 150 dpi A4 scans: RSS while iterating must not grow with pages.
 
-    Holding the pages instead grows RSS by about 300 MB on this file, so the bound
+    Holding the pages instead grows RSS by about 500 MB on this file, so the bound
     separates the two clearly.
     """
     variants = []
@@ -706,7 +706,7 @@ def test_long_pdf_keeps_memory_flat(tmp_path: Path) -> None:
         img = text_page((1240, 1754), seed=i)
         variants.append(encode(img, "JPEG", quality=80))
     pdf = pdfium.PdfDocument.new()
-    for i in range(300):
+    for i in range(500):
         page = pdf.new_page(595.2, 841.9)
         obj = pdfium.PdfImage.new(pdf)
         obj.load_jpeg(io.BytesIO(variants[i % 4]), inline=True)
@@ -725,10 +725,10 @@ def test_long_pdf_keeps_memory_flat(tmp_path: Path) -> None:
         page.image(4)
         count += 1
         samples.append(process.memory_info().rss)
-    assert count == 300
+    assert count == 500
     baseline = samples[9]
     growth = max(samples[10:]) - baseline
-    assert growth < 30 * 1024**2, f"RSS grew by {growth / 1024**2:.1f} MB over 300 pages"
+    assert growth < 30 * 1024**2, f"RSS grew by {growth / 1024**2:.1f} MB over 500 pages"
 
 
 def test_source_sha256_streams_the_file(
