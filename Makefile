@@ -4,18 +4,23 @@
 
 PYTHON ?= python3
 UV_VERSION := 0.13.9
+ARCH ?= $(shell dpkg --print-architecture)
 UV := .tools/bin/uv
 VENV := .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup system-deps test test-fast demo bench lint format clean
+.PHONY: setup system-deps test test-fast demo bench lint format clean image-smoke messages
 
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libzbar\.so\.0' || missing="$$missing libzbar0"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v udevadm >/dev/null || missing="$$missing udev"; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
@@ -40,9 +45,24 @@ test-fast: setup
 demo: setup
 	$(VENV)/bin/python -m edge.demo --dir demo-state
 
+# Not part of `make test`: builds a Debian bookworm rootfs (needs root and Debian's
+# archive), installs this checkout the way the Raspberry Pi image does, and runs
+# `edge doctor` and a capture inside it. ARCH=arm64 needs qemu-user-static.
+image-smoke: setup
+	$(SUDO) env UV=$(CURDIR)/$(UV) PIP=$(CURDIR)/.tools/bin/pip PY=$(CURDIR)/$(VENV)/bin/python \
+		ARCH=$(ARCH) image-build/smoke
+
 bench: setup
 	$(VENV)/bin/python bench/capture.py
 	$(VENV)/bin/python bench/decoders.py
+	$(VENV)/bin/python bench/update.py
+	$(VENV)/bin/python bench/tui.py
+	$(VENV)/bin/python bench/sync.py
+
+# The clerk UI's catalogues: add new messages to edge/tui/locale/*/edge.po, drop unused
+# ones, and list what still needs a Vietnamese translation (the tests fail until it has one).
+messages: setup
+	$(VENV)/bin/python -m edge.tui.i18n
 
 lint: setup
 	$(VENV)/bin/ruff check edge tests bench
@@ -53,4 +73,4 @@ format: setup
 	$(VENV)/bin/ruff check --fix edge tests bench
 
 clean:
-	rm -rf .tools $(VENV) demo-state
+	rm -rf .tools $(VENV) demo-state .image-smoke

@@ -1,6 +1,8 @@
 """Exporting a dossier as a BagIt bag (RFC 8493) that any archive can validate.
 
-The bag holds one PDF of every page at its original resolution and 100% scale
+The bag is built from an ``ExportDossier``, so the box (opening pages with a
+clerk's session) and central (opening them with its recipient key) write the
+same bag. The bag holds one PDF of every page at its original resolution and 100% scale
 (Decree 30/2020: PDF 1.4 or later), the page files exactly as scanned, and a
 ``dossier.json`` describing them. JPEG pages are embedded in the PDF as they
 are (no re-encoding); PDF pages are imported with their own content.
@@ -11,6 +13,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +74,68 @@ def _add_page(pdf: pdfium.PdfDocument, data: bytes, media_type: str, dpi: float 
     page.close()
 
 
-def export_bag(store: Store, session: OfficeSession, ident: str, out: Path) -> Path:
-    """Decrypt one dossier into a new bag folder under ``out``; returns the bag's path."""
+@dataclass(frozen=True)
+class ExportPage:
+    """One page as a bag needs it; ``read`` decrypts it only when the bag is written."""
+
+    position: int
+    media_type: str
+    width: int | None
+    height: int | None
+    dpi: float | None
+    flags: list[str]
+    read: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class ExportDossier:
+    """Everything a bag says about a dossier, whoever decrypted it (box or central)."""
+
+    id: str
+    code: str | None
+    status: str
+    received_at: str
+    fields: dict[str, Any]
+    pages: list[ExportPage]
+    organization: str
+
+
+def box_dossier(store: Store, session: OfficeSession, ident: str) -> ExportDossier:
+    """The box's view: pages from its tables, opened with the clerk's session."""
     dossier = find_dossier(store, ident)
     reader = Reader(store, session)
-    pages = store.pages(dossier["id"])
-    name = dossier["code"] or dossier["id"]
+    pages = [
+        ExportPage(
+            position=page["position"],
+            media_type=page["media_type"],
+            width=page["width"],
+            height=page["height"],
+            dpi=page["dpi"],
+            flags=json.loads(page["flags"]),
+            read=partial(reader.page_bytes, page),
+        )
+        for page in store.pages(dossier["id"])
+    ]
+    return ExportDossier(
+        id=dossier["id"],
+        code=dossier["code"],
+        status=dossier["status"],
+        received_at=dossier["received_at"],
+        fields=reader.fields(dossier["id"]),
+        pages=pages,
+        organization=store.meta("office") or "Commune Edge",
+    )
+
+
+def export_bag(store: Store, session: OfficeSession, ident: str, out: Path) -> Path:
+    """Decrypt one dossier into a new bag folder under ``out``; returns the bag's path."""
+    return write_bag(box_dossier(store, session, ident), out)
+
+
+def write_bag(dossier: ExportDossier, out: Path) -> Path:
+    """Write the bag; the same code serves ``edge export`` and ``edge central export``."""
+    pages = sorted(dossier.pages, key=lambda p: p.position)
+    name = dossier.code or dossier.id
     bag_dir = out / name
     if bag_dir.exists():
         raise StoreError(f"{bag_dir} exists already: choose another --out folder")
@@ -85,30 +146,30 @@ def export_bag(store: Store, session: OfficeSession, ident: str, out: Path) -> P
     pdf = pdfium.PdfDocument.new()
     listing = []
     for page in pages:
-        data = reader.page_bytes(page)
-        filename = f"pages/{page['position']:04d}.{EXTENSIONS.get(page['media_type'], 'bin')}"
+        data = page.read()
+        filename = f"pages/{page.position:04d}.{EXTENSIONS.get(page.media_type, 'bin')}"
         (work / filename).write_bytes(data)
-        _add_page(pdf, data, page["media_type"], page["dpi"])
+        _add_page(pdf, data, page.media_type, page.dpi)
         listing.append(
             {
                 "file": filename,
-                "position": page["position"],
-                "media_type": page["media_type"],
-                "width": page["width"],
-                "height": page["height"],
-                "dpi": page["dpi"],
-                "flags": json.loads(page["flags"]),
+                "position": page.position,
+                "media_type": page.media_type,
+                "width": page.width,
+                "height": page.height,
+                "dpi": page.dpi,
+                "flags": page.flags,
             }
         )
     with open(work / "dossier.pdf", "wb") as fh:
         pdf.save(fh, version=17)
     pdf.close()
     description = {
-        "id": dossier["id"],
-        "code": dossier["code"],
-        "status": dossier["status"],
-        "received_at": dossier["received_at"],
-        "fields": reader.fields(dossier["id"]),
+        "id": dossier.id,
+        "code": dossier.code,
+        "status": dossier.status,
+        "received_at": dossier.received_at,
+        "fields": dossier.fields,
         "pages": listing,
     }
     (work / "dossier.json").write_text(
@@ -117,7 +178,7 @@ def export_bag(store: Store, session: OfficeSession, ident: str, out: Path) -> P
     bagit.make_bag(
         str(work),
         bag_info={
-            "Source-Organization": store.meta("office") or "Commune Edge",
+            "Source-Organization": dossier.organization,
             "External-Identifier": name,
             "External-Description": f"Dossier {name}, {len(pages)} page(s)",
             "Bag-Software-Agent": f"commune-edge {__version__}",

@@ -62,6 +62,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         password=password,
         recovery_key=Path(args.recovery_key) if args.recovery_key else None,
         central_key=Path(args.central_key) if args.central_key else None,
+        trust_root=Path(args.trust_root) if args.trust_root else None,
     )
     print(f"provisioned office {args.office} in {state} (clerk {args.clerk})")
     return 0
@@ -109,11 +110,17 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.daemon import Daemon
+    from edge.observe.server import start_health_server
 
+    if not 0 <= args.http_port <= 65535:
+        raise UserError(f"--http-port {args.http_port} is not a port: use 1-65535, or 0 for off")
     daemon = Daemon(_state(args.state), _inbox(args.inbox), _overrides(args))
+    server = start_health_server(daemon.state, args.http_port, daemon.vitals)
     try:
         daemon.run()
     finally:
+        if server is not None:
+            server.stop()
         daemon.close()
     return 0
 
@@ -176,6 +183,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failed else 0
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from edge.tui import run
+
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise UserError("'edge tui' needs a terminal: run it from a console or over SSH with -t")
+    run(_state(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge", description="Commune Edge box")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -188,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clerk", required=True, help="first clerk's user name")
     p.add_argument("--recovery-key", help="regional IT recovery public key file (raw, base64)")
     p.add_argument("--central-key", help="central recipient public key file (raw, base64)")
+    p.add_argument("--trust-root", help="regional IT's update root.json, pinned for updates")
     p.set_defaults(func=cmd_init)
 
     for name, func, helptext in (
@@ -203,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "capture":
             p.add_argument("--once", action="store_true", help="process the inbox and exit")
             p.add_argument("--json", action="store_true", help="print one JSON summary")
+        else:
+            p.add_argument(
+                "--http-port",
+                type=int,
+                default=8770,
+                help="loopback port for /healthz, /readyz, /metrics (0: off)",
+            )
         p.set_defaults(func=func)
 
     p = sub.add_parser("dossiers", help="list dossiers (metadata only)")
@@ -222,6 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", help="also check the inbox folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("tui", help="the clerk's terminal UI (Vietnamese; --lang en for English)")
+    p.add_argument("--state", required=True)
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
+    p.add_argument("--inbox", help="the scanner folder, for retrying quarantined files")
+    p.set_defaults(func=cmd_tui)
+
+    from edge.update.admin_cli import register as register_update
+
+    register_update(sub)
+
+    from edge.sync.central.cli import register as register_central
+    from edge.sync.cli import register as register_sync
+
+    register_sync(sub)
+    register_central(sub)
     return parser
 
 
@@ -234,11 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from edge.store import StoreError
+    from edge.sync import SyncError
+    from edge.update import UpdateError
     from edge.vault import VaultError
 
     try:
         return int(args.func(args) or 0)
-    except (UserError, StoreError, VaultError, ValueError) as exc:
+    except (UserError, StoreError, VaultError, UpdateError, SyncError, ValueError) as exc:
         print(f"edge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PermissionError as exc:

@@ -12,7 +12,7 @@ import logging
 import shutil
 import signal
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -21,6 +21,8 @@ from typing import Any
 
 from edge.capture.pipeline import Capture, FileOutcome, Prepared
 from edge.capture.watcher import InboxWatcher
+from edge.notify import notify, watchdog_period
+from edge.observe.health import Vitals
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
@@ -97,14 +99,31 @@ class Daemon:
             Ledger(self.store, self.keyring.sealer()),
             inbox,
             self.settings,
-            should_stop=lambda: self.stopping,
+            should_stop=self._between_pages,
         )
         self._disk_alert = bool(self.store.meta("alert.disk"))
         self.on_outcome: Callable[[FileOutcome], None] | None = None
+        self.vitals = Vitals()
+        self.totals: Counter[str] = Counter()
+        self._watchdog = watchdog_period()
+        self._last_ping = 0.0
+        self._config_rev = self.store.meta("config.rev")
 
     def _settings(self) -> Settings:
         settings = self.store.settings()
         return settings.with_changes(**self.overrides) if self.overrides else settings
+
+    def _follow_config(self) -> None:
+        """Apply settings and central's key that sync changed, without a restart."""
+        rev = self.store.meta("config.rev")
+        if rev == self._config_rev:
+            return
+        self._config_rev = rev
+        self.settings = self._settings()
+        self.capture.apply_settings(self.settings)
+        central = Keyring.load(self.state).central_public
+        if central is not None:
+            self.capture.ledger.use_central_key(central)
 
     def close(self) -> None:
         self.capture.close()
@@ -112,6 +131,27 @@ class Daemon:
 
     def request_stop(self, *_args: object) -> None:
         self.stopping = True
+
+    def _between_pages(self) -> bool:
+        # A 300-page PDF keeps the main loop busy for minutes: progress between its
+        # pages is what proves the daemon alive, so the watchdog is fed from here too.
+        self._beat()
+        return self.stopping
+
+    def _status(self) -> str:
+        return (
+            f"STATUS={self.totals['pages']} page(s) from {self.totals['files']} file(s) "
+            f"since start, {self.totals['quarantined']} quarantined"
+            + (", disk almost full" if self._disk_alert else "")
+        )
+
+    def _beat(self) -> None:
+        """Record progress; ping systemd's watchdog at half of ``WatchdogSec=``."""
+        self.vitals.beat()
+        now = time.monotonic()
+        if self._watchdog is not None and now - self._last_ping >= self._watchdog:
+            self._last_ping = now
+            notify("WATCHDOG=1", self._status())
 
     def disk_ok(self, needed: int = 0) -> bool:
         """The free-space guard: stop taking scans before the disk is full, say so, resume."""
@@ -165,6 +205,9 @@ class Daemon:
             return False
         outcome = self.capture.process(path, settled_at, prepared)
         report.outcomes.append(outcome)
+        self.totals["files"] += 1
+        self.totals["pages"] += outcome.pages
+        self.totals["quarantined"] += outcome.status == "quarantined"
         for dossier_id in outcome.dossiers:
             row = self.store.dossier(dossier_id)
             report.codes[dossier_id] = row["code"] if row else None
@@ -215,21 +258,42 @@ class Daemon:
         )
         watcher.start()
         log.info("watching %s (%s)", self.inbox, "polling" if watcher.polling else "inotify")
+        self.vitals.polling = watcher.polling
+        self.vitals.watching = True
+        self._beat()
+        notify("READY=1", self._status())
+        from edge.update.schedule import UpdateHook
+
+        updates = UpdateHook(self.state, self.settings)
+        updates.started()
+        from edge.sync.loop import SyncLoop
+
+        sync = SyncLoop(self.state)
+        sync.start()
         try:
             while not self.stopping:
+                self._beat()
+                updates.tick()
+                self._follow_config()
                 report = Report()
                 batch = watcher.poll()
                 ready_at = time.monotonic()
                 for path in batch.ignored:
                     log.info("ignored %s (not a scan)", path.relative_to(self.inbox))
                 self._handle_batch(batch.ready, report, ready_at, watcher)
+                if report.outcomes:
+                    notify(self._status())
                 if not batch.ready and not batch.waiting:
                     # a job's idle time counts only while nothing is arriving or waiting
                     self.capture.close_idle_jobs()
                 if not batch.ready:
-                    watcher.wait(watcher.next_change_in() if batch.waiting else 1.0)
+                    wait = watcher.next_change_in() if batch.waiting else 1.0
+                    watcher.wait(min(wait, self._watchdog or wait))
         finally:
+            notify("STOPPING=1", "STATUS=stopping: finishing the page in hand")
+            self.vitals.watching = False
             watcher.stop()
+            sync.stop()
             log.info("stopped")
 
 

@@ -4,7 +4,9 @@ Run as ``python -m edge.demo --dir demo-state``. It provisions a box (clerk
 ``lan``, password ``demo-pass-2026``), writes realistic scans into its inbox
 (loose JPEG pages, a PDF job, a TIFF job, a job folder, a blank duplex back,
 pages before any cover sheet, a damaged file and desktop litter), captures them,
-prints what the clerk would see and exports one dossier as a BagIt bag.
+prints what the clerk would see and exports one dossier as a BagIt bag. Then it
+starts a central on loopback, enrolls the box and shows the dossiers arriving
+there (and a 'result ready' status coming back).
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     bagit.Bag(str(bag_path)).validate()
     print(f"\nExported {first['code']} as a BagIt bag (valid): {bag_path}")
     print(f"Remaining in the inbox: {sorted(os.listdir(inbox))}")
+    from edge.sync.demo import show_central
+
+    show_central(base, state, DEMO_CLERK, DEMO_PASSWORD)
+    from edge.tui.demo_office import open_demo_desk
+
+    open_demo_desk(state, inbox, DEMO_CLERK, DEMO_PASSWORD)
     return 0
 
 

@@ -35,6 +35,7 @@ def provision(
     password: str,
     recovery_key: Path | None = None,
     central_key: Path | None = None,
+    trust_root: Path | None = None,
 ) -> None:
     office = office.strip().upper()
     if not OFFICE_CODE.match(office):
@@ -47,6 +48,7 @@ def provision(
         raise VaultError(f"{state} is already a provisioned box: refusing to overwrite it")
     recovery = read_public_key(recovery_key) if recovery_key else None
     central = read_public_key(central_key) if central_key else None
+    root_bytes = _trust_root(trust_root) if trust_root else None
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     state.chmod(0o700)
     keyring = Keyring.create(
@@ -64,3 +66,20 @@ def provision(
             )
     finally:
         store.close()
+    if root_bytes is not None:
+        from edge.update.client import pin_root
+
+        pin_root(state, root_bytes)
+
+
+def _trust_root(path: Path) -> bytes:
+    """Regional IT's update root (TUF root.json), checked before anything is written."""
+    from edge.update import UpdateError
+    from edge.update.client import check_root
+
+    try:
+        data = path.read_bytes()
+        check_root(data)
+    except (OSError, UpdateError) as exc:
+        raise VaultError(f"cannot use {path} as the update trust root: {exc}") from exc
+    return data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -31,7 +32,9 @@ UNASSIGNED = "unassigned"
 WAITING_DETAILS = "waiting_details"
 COMPLETE = "complete"
 
-PERSONAL_FIELDS = ("family", "middle", "given", "full_name", "cccd", "phone", "address")
+PERSONAL_FIELDS = (
+    "family", "middle", "given", "full_name", "cccd", "phone", "address", "birth_year", "note",
+)  # fmt: skip
 
 
 def new_id(prefix: str, stamp: Hlc) -> str:
@@ -68,10 +71,26 @@ class Ledger:
         self.store.put_key(key.key_id, dossier_id, key.wrapped_office, key.wrapped_central)
         return key
 
-    def record(self, dossier_id: str | None, event_type: str, payload: dict[str, Any]) -> Event:
+    def record(
+        self,
+        dossier_id: str | None,
+        event_type: str,
+        payload: dict[str, Any],
+        blobs: Sequence[str] = (),
+    ) -> Event:
         key = self._key(dossier_id)
         sealed = self.sealer.seal_json(key, payload, event_ad(key.key_id, dossier_id, event_type))
-        return self.store.append_event(dossier_id, event_type, key.key_id, sealed)
+        return self.store.append_event(dossier_id, event_type, key.key_id, sealed, blobs)
+
+    def use_central_key(self, central_public: bytes) -> None:
+        """Wrap new data keys to central from now on (the box has just enrolled).
+
+        Keys already made by this process stay without a central wrap; sync
+        re-wraps them the next time a clerk signs in.
+        """
+        if self.sealer.central_public != central_public:
+            self.sealer.central_public = central_public
+            self._keys.clear()
 
     def create_dossier(self, code: str | None, *, job_id: int | None = None) -> str:
         dossier_id = new_id("d", self.store.now())
@@ -141,6 +160,7 @@ class Ledger:
                 "symbols": symbols,
                 "source": {"sha256": source_sha, "name": source_name, "index": source_index},
             },
+            blobs=[blob_id],
         )
         return PageRecord(page_id, dossier_id, position, blob_id)
 
@@ -192,6 +212,7 @@ class Ledger:
                 "blobs": blob_ids,
                 "key": key.key_id if key else None,
             },
+            blobs=blob_ids,
         )
         return quarantine_id
 

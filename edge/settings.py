@@ -26,6 +26,15 @@ class Settings:
     min_dpi: float = 200.0
     max_skew_degrees: float = 3.0
     idle_lock_minutes: int = 5
+    # signed updates (edge/update): where to look, how often, which mounts are sticks
+    update_url: str = ""
+    update_check_minutes: float = 360.0
+    update_usb_roots: tuple[str, ...] = ("/media", "/run/media", "/mnt")
+    # sync with central (edge/sync): how soon new records go up, how often the
+    # downlink is polled when nothing is pending, and the longest backoff
+    sync_interval_seconds: float = 10.0
+    sync_poll_seconds: float = 300.0
+    sync_backoff_max_seconds: float = 900.0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -118,6 +118,36 @@ def new_recipient_keypair() -> tuple[bytes, bytes]:
     """A raw (private, public) X25519 pair, for central or a recovery key."""
     private = X25519PrivateKey.generate()
     return _raw_private(private), _raw_public(private.public_key())
+
+
+def new_signing_keypair() -> tuple[bytes, bytes]:
+    """A raw (private, public) Ed25519 pair: central's receipt key, or a test device's."""
+    private = Ed25519PrivateKey.generate()
+    return _raw_private(private), _raw_public(private.public_key())
+
+
+def sign_with(private_key: bytes, message: bytes) -> bytes:
+    """Ed25519-sign with a raw private key (central signs receipts and downlink this way)."""
+    return Ed25519PrivateKey.from_private_bytes(private_key).sign(message)
+
+
+def signing_public(private_key: bytes) -> bytes:
+    """The raw public half of a raw Ed25519 private key."""
+    return _raw_public(Ed25519PrivateKey.from_private_bytes(private_key).public_key())
+
+
+def recipient_public(private_key: bytes) -> bytes:
+    """The raw public half of a raw X25519 private key."""
+    return _raw_public(X25519PrivateKey.from_private_bytes(private_key).public_key())
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Check an Ed25519 signature; any malformed key or signature is simply 'no'."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -220,6 +250,28 @@ class OfficeSession:
         self._index_key = None
 
 
+class RecipientSession:
+    """Central's side of the envelope: opens data keys wrapped to its recipient key.
+
+    Only ``edge central export`` builds one, from the private key file regional IT
+    keeps offline; the receiver processes never hold it.
+    """
+
+    def __init__(self, recipient_private: bytes) -> None:
+        if len(recipient_private) != 32:
+            raise VaultError("central's recipient private key must be 32 raw bytes")
+        self._private = recipient_private
+
+    def open_key(self, key_id: str, wrapped_central: bytes) -> DataKey:
+        secret = unwrap_with(self._private, key_id, wrapped_central)
+        return DataKey(key_id, secret, b"", wrapped_central)
+
+    open = staticmethod(OfficeSession.open)
+
+    def open_json(self, key: DataKey, sealed: bytes, ad: bytes) -> object:
+        return json.loads(self.open(key, sealed, ad))
+
+
 class Keyring:
     """The box's key file: public keys, wrapped private keys, the device key.
 
@@ -317,6 +369,29 @@ class Keyring:
         self.save()
 
     @property
+    def central_receipt_public(self) -> bytes | None:
+        """Central's Ed25519 key for receipts and downlink, learned at enrollment."""
+        value = self._data.get("central_receipt_public")
+        return _unb64(value) if value else None
+
+    def set_central(self, recipient_public: bytes, receipt_public: bytes) -> None:
+        """Record central's keys from enrollment; refuse a different recipient key.
+
+        A box provisioned with ``--central-key`` already wraps every data key to
+        that key: enrolling with a central holding another key would leave those
+        wraps unreadable, so it is a mistake to stop, not to paper over.
+        """
+        known = self.central_public
+        if known is not None and known != recipient_public:
+            raise VaultError(
+                "this box was provisioned for another central (its recipient key differs): "
+                "check the central URL, or re-provision the box"
+            )
+        self._data["central_public"] = _b64(recipient_public)
+        self._data["central_receipt_public"] = _b64(receipt_public)
+        self.save()
+
+    @property
     def device_public(self) -> bytes:
         return _unb64(self._data["device_public"])
 
@@ -350,6 +425,35 @@ class Keyring:
         self._add_clerk(name, password, session._private(), _SCRYPT_N)
         self.save()
 
+    @property
+    def office_key_id(self) -> str:
+        return office_key_id(self.office_public)
+
+    def enroll_sealed_clerk(
+        self, session: OfficeSession, change_id: str, name: str, sealed: bytes
+    ) -> None:
+        """Give a clerk the office key with the initial password regional IT sealed to this box.
+
+        The password was sealed to the office public key, so only an unlocked office can
+        open it: that is why a new clerk becomes usable at the next sign-in of any clerk.
+        The clerk must choose a new password at first sign-in.
+        """
+        office_private = session._private()
+        password = unwrap_with(office_private, _clerk_info(change_id, name), sealed)
+        self._add_clerk(name, password.decode("utf-8"), office_private, _SCRYPT_N)
+        self._data["clerks"][name]["must_change"] = True
+        self.save()
+
+    def must_change_password(self, name: str) -> bool:
+        return bool(self._data["clerks"].get(name, {}).get("must_change"))
+
+    def remove_clerk(self, name: str) -> bool:
+        """Drop a clerk's wrapped office key: that password opens nothing any more."""
+        if self._data["clerks"].pop(name, None) is None:
+            return False
+        self.save()
+        return True
+
     def unlock(self, clerk: str, password: str) -> OfficeSession:
         entry = self._data["clerks"].get(clerk)
         if entry is None:
@@ -374,6 +478,26 @@ class Keyring:
     def _session(self, clerk: str, office_private: bytes) -> OfficeSession:
         index_key = unwrap_with(office_private, "index-key", _unb64(self._data["index_key"]))
         return OfficeSession(clerk, office_private, index_key, self.sealer())
+
+
+def office_key_id(office_public: bytes) -> str:
+    """A short name for a box's office key, so regional IT can seal to the right box."""
+    return hashlib.sha256(b"commune-edge/office-key|" + office_public).hexdigest()[:16]
+
+
+def _clerk_info(change_id: str, name: str) -> str:
+    return f"clerk-password:{change_id}:{name}"
+
+
+def seal_clerk_password(office_public: bytes, change_id: str, name: str, password: str) -> bytes:
+    """Regional IT's side: a clerk's initial password sealed (HPKE) to one box's office key.
+
+    Bound to the change id and clerk name, so a sealed password cannot be replayed
+    under another name or another change.
+    """
+    if len(password) < _MIN_PASSWORD:
+        raise VaultError(f"the password must have at least {_MIN_PASSWORD} characters")
+    return wrap_to(office_public, _clerk_info(change_id, name), password.encode("utf-8"))
 
 
 def seal_chunks(sealer: Sealer, key: DataKey, scope: str, stream, chunk_size: int = 4 << 20):

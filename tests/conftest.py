@@ -31,3 +31,6 @@ def edge_env() -> dict[str, str]:
     env = dict(os.environ)
     env["EDGE_PASSWORD"] = PASSWORD
     return env
+
+
+pytest_plugins = ["tests.tui_fixtures", "tests.sync_fixtures"]

@@ -9,7 +9,7 @@ import pytest
 
 from edge.clock import Clock, Hlc
 from edge.records import Ledger
-from edge.store import Store, StoreError
+from edge.store import MIGRATIONS, Store, StoreError
 from edge.vault import Keyring
 
 
@@ -17,7 +17,7 @@ def test_opens_in_wal_with_full_sync(state: Path) -> None:
     store = Store.open(state)
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
-    assert store.schema_version == 1
+    assert store.schema_version == len(MIGRATIONS)
     store.close()
 
 

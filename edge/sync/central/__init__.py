@@ -1,0 +1,1 @@
+"""Central's receiver: the Litestar app, its storage, blob store and commands."""

@@ -1,0 +1,461 @@
+"""Central's HTTP face: a Litestar app whose every answer is either data or a problem.
+
+Controllers only translate HTTP to ``Central`` calls (run on worker threads,
+since they touch the database and the disk) and back. Every error becomes an
+``application/problem+json`` body with a stable ``code`` (edge.sync.contract);
+nothing answers 500 to any input, and a database that is briefly unavailable
+answers 503 with ``Retry-After`` so boxes back off instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, ClassVar, TypeVar
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Litestar, Request, Response, get, head, patch, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.static_files import create_static_files_router
+from sqlalchemy.exc import DBAPIError
+
+from edge import __version__
+from edge.sync import contract as c
+from edge.sync.central.receiver import Central, storage_unavailable
+
+log = logging.getLogger("edge.central")
+
+T = TypeVar("T")
+
+_BY_STATUS = {
+    400: c.Code.MALFORMED,
+    401: c.Code.UNAUTHENTICATED,
+    403: c.Code.DEVICE_REVOKED,
+    404: c.Code.NOT_FOUND,
+    405: c.Code.METHOD_NOT_ALLOWED,
+    413: c.Code.TOO_LARGE,
+    415: c.Code.UNSUPPORTED_MEDIA_TYPE,
+    429: c.Code.RATE_LIMITED,
+    503: c.Code.BUSY,
+}
+
+
+def _problem_response(problem: c.Problem, retry_after: float | None = None) -> Response[bytes]:
+    headers = {}
+    if retry_after is not None:
+        headers[c.H_RETRY_AFTER] = str(max(1, round(retry_after)))
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=c.PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def on_problem(_request: Request, exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, c.ProblemError)
+    return _problem_response(exc.problem(), exc.retry_after)
+
+
+def on_http_exception(_request: Request, exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = _BY_STATUS.get(status, c.Code.MALFORMED if status < 500 else c.Code.INTERNAL)
+    if status >= 500 and "disconnect" in str(exc.detail):
+        # The box went away mid-request (a cut link): nobody reads this answer.
+        log.info("client disconnected before its request arrived whole")
+        status, code = 400, c.Code.MALFORMED
+    elif status >= 500 and status != 503:
+        log.error("HTTP %s from the framework: %s", status, exc.detail)
+        status, code = 500, c.Code.INTERNAL
+    detail = str(exc.detail or "")
+    if isinstance(exc, ValidationException) and exc.extra:
+        detail = f"{detail}: {exc.extra}"[:500]
+    return _problem_response(
+        c.Problem(code=str(code), title=c.STATUS[code][1], status=status, detail=detail),
+        1.0 if status == 503 else None,
+    )
+
+
+def on_database_error(_request: Request, exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, DBAPIError)
+    problem = storage_unavailable(exc)
+    return _problem_response(problem.problem(), problem.retry_after)
+
+
+def on_unexpected(request: Request, exc: Exception) -> Response[bytes]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    code = c.Code.INTERNAL
+    return _problem_response(
+        c.Problem(code=str(code), title=c.STATUS[code][1], status=500, detail=type(exc).__name__)
+    )
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=c.Problem, description=description, media_type=c.PROBLEM_JSON
+    )
+
+
+COMMON = {
+    400: _spec("malformed: the request is not what the protocol expects"),
+    413: _spec("too_large"),
+    503: _spec("busy / unavailable: retry after Retry-After seconds"),
+}
+SIGNED = {
+    **COMMON,
+    401: _spec("unauthenticated, unknown_device, bad_signature, stale_time (with server_time)"),
+    403: _spec("device_revoked"),
+    409: _spec("replayed"),
+}
+
+
+def _target(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    target = raw.decode("latin-1")
+    query = request.scope.get("query_string") or b""
+    if query:
+        target += "?" + query.decode("latin-1")
+    return target
+
+
+async def _run(func: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(func)
+
+
+def auth_headers(
+    edge_device: Annotated[str | None, HeaderParameter(name=c.H_DEVICE, required=False)] = None,
+    edge_time: Annotated[str | None, HeaderParameter(name=c.H_TIME, required=False)] = None,
+    edge_nonce: Annotated[str | None, HeaderParameter(name=c.H_NONCE, required=False)] = None,
+    edge_signature: Annotated[
+        str | None, HeaderParameter(name=c.H_SIGNATURE, required=False)
+    ] = None,
+) -> None:
+    """Documents the signature headers; ``Central`` reads and checks them."""
+
+
+BlobId = Annotated[str, PathParameter(pattern=c.HEX64, description="SHA-256 of the sealed blob")]
+BatchId = Annotated[str, PathParameter(pattern=c.HEX64, description="SHA-256 of the signed text")]
+
+
+class SyncController(Controller):
+    path = c.API
+    dependencies: ClassVar[dict[str, Provide]] = {
+        "auth": Provide(auth_headers, sync_to_thread=False)
+    }
+
+    @post(
+        "/enroll",
+        responses={
+            **COMMON,
+            401: _spec("bad_signature"),
+            403: _spec("token_invalid, wrong_office"),
+            409: _spec("token_used"),
+        },
+        status_code=200,
+    )
+    async def enroll(
+        self, central: NamedDependency[Central], data: JSONBody[c.EnrollRequest]
+    ) -> c.EnrollAnswer:
+        """Register a box's device key with a one-time token; answers central's keys."""
+        return await _run(partial(central.enroll, data))
+
+    @get("/device", responses=SIGNED)
+    async def device(
+        self, central: NamedDependency[Central], request: Request, auth: NamedDependency[None]
+    ) -> c.DeviceAnswer:
+        """Who central thinks this box is, and the last event it accepted from it."""
+        body = await request.body()
+
+        return await _run(
+            partial(
+                central.handle,
+                "GET",
+                _target(request),
+                request.headers,
+                body,
+                lambda _conn, row: central.device_info(row),
+            )
+        )
+
+    @post("/blobs/status", responses=SIGNED, status_code=200)
+    async def blob_status(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        data: JSONBody[c.BlobStatusRequest],
+        auth: NamedDependency[None],
+    ) -> c.BlobStatusAnswer:
+        """Which blobs central has, and how far each partial upload got."""
+        body = await request.body()
+
+        return await _run(
+            partial(
+                central.handle,
+                "POST",
+                _target(request),
+                request.headers,
+                body,
+                lambda conn, row: central.blob_status(conn, row.device_id, data.ids),
+            )
+        )
+
+    @head("/blobs/{blob_id:str}", responses=SIGNED, status_code=200)
+    async def blob_offset(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        blob_id: BlobId,
+        auth: NamedDependency[None],
+    ) -> Response[None]:
+        """tus-style: Upload-Offset says where to resume (Upload-Length once known)."""
+        body = await request.body()
+
+        state = await _run(
+            partial(
+                central.handle,
+                "HEAD",
+                _target(request),
+                request.headers,
+                body,
+                lambda conn, row: central.upload_state(conn, row.device_id, blob_id),
+            )
+        )
+        headers = {c.H_OFFSET: str(state.offset), "Cache-Control": "no-store"}
+        if state.length is not None:
+            headers[c.H_LENGTH] = str(state.length)
+        return Response(content=None, headers=headers, status_code=200)
+
+    @patch(
+        "/blobs/{blob_id:str}",
+        responses={
+            **SIGNED,
+            409: _spec("replayed, offset_mismatch (with offset), length_mismatch"),
+            422: _spec("checksum_mismatch"),
+        },
+        request_max_body_size=c.MAX_CHUNK,
+    )
+    async def upload(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        blob_id: BlobId,
+        auth: NamedDependency[None],
+        upload_offset: Annotated[int, HeaderParameter(name=c.H_OFFSET, ge=0, le=c.MAX_BLOB)],
+        upload_length: Annotated[int, HeaderParameter(name=c.H_LENGTH, ge=1, le=c.MAX_BLOB)],
+        upload_checksum: Annotated[
+            str | None, HeaderParameter(name=c.H_CHECKSUM, required=False, max_length=100)
+        ] = None,
+    ) -> c.BlobState:
+        """Append one chunk at Upload-Offset; the blob is verified when it is complete."""
+        body = await request.body()
+        return await _run(
+            partial(
+                central.upload_chunk,
+                "PATCH",
+                _target(request),
+                request.headers,
+                blob_id,
+                upload_offset,
+                upload_length,
+                upload_checksum,
+                body,
+            )
+        )
+
+    @put(
+        "/batches/{batch_id:str}",
+        responses={
+            **SIGNED,
+            409: _spec("replayed, chain_broken (with head), blobs_missing (with missing)"),
+            422: _spec("tampered_batch"),
+        },
+        request_max_body_size=c.MAX_BATCH_BYTES + (64 << 10),
+    )
+    async def put_batch(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        batch_id: BatchId,
+        data: JSONBody[c.SignedDocument],
+        auth: NamedDependency[None],
+    ) -> c.ReceiptAnswer:
+        """Commit a signed batch atomically; the same batch again returns the same receipt."""
+        body = await request.body()
+        return await _run(
+            partial(
+                central.put_batch, "PUT", _target(request), request.headers, batch_id, body, data
+            )
+        )
+
+    @get("/receipts", responses=SIGNED)
+    async def receipts(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        auth: NamedDependency[None],
+        after_seq: Annotated[int, QueryParameter(ge=0, le=2**53)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> c.ReceiptsAnswer:
+        """Receipts of batches ending after ``after_seq``: for a box that lost some."""
+        body = await request.body()
+
+        return await _run(
+            partial(
+                central.handle,
+                "GET",
+                _target(request),
+                request.headers,
+                body,
+                lambda conn, row: central.receipts(conn, row.device_id, after_seq, limit),
+            )
+        )
+
+    @get("/downlink", responses=SIGNED)
+    async def downlink(
+        self,
+        central: NamedDependency[Central],
+        request: Request,
+        auth: NamedDependency[None],
+        after: Annotated[int, QueryParameter(ge=0, le=2**53)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=c.DOWNLINK_PAGE)] = 100,
+    ) -> c.DownlinkAnswer:
+        """Signed statuses and configuration after the box's cursor, plus a signed clock."""
+        body = await request.body()
+        nonce = request.headers.get(c.H_NONCE, "")
+
+        return await _run(
+            partial(
+                central.handle,
+                "GET",
+                _target(request),
+                request.headers,
+                body,
+                lambda conn, row: central.downlink(conn, row, after, limit, nonce),
+            )
+        )
+
+
+@get("/health", responses=COMMON)
+async def health(central: NamedDependency[Central]) -> c.Health:
+    """Unauthenticated liveness: boxes and load balancers may poll it."""
+    return c.Health(status="ok", protocol=c.PROTOCOL, server_time=central.now())
+
+
+def _document_chunk_body(app: Litestar) -> None:
+    """Litestar decodes declared bodies as JSON, so the raw chunk is read by hand and
+    documented here instead."""
+    path = app.openapi_schema.paths[f"{c.API}/blobs/{{blob_id}}"]  # type: ignore[index]
+    path.patch.request_body = RequestBody(  # type: ignore[union-attr]
+        content={
+            c.CHUNK_MEDIA: OpenAPIMediaType(
+                schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            )
+        },
+        required=True,
+        description="the blob's bytes from Upload-Offset; at most 8 MiB",
+    )
+
+
+def create_app(central: Central, threads: int = 40) -> Litestar:
+    def size_thread_pool() -> None:
+        # Requests wait on the database in worker threads; more threads than the
+        # database can use only add GIL hand-overs.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+
+    # the signed update repository 'edge admin publish' writes (docs/updates.md): public,
+    # since TUF metadata is signed and clerk passwords in it are sealed to each box
+    updates = central.data / "updates"
+    updates.mkdir(exist_ok=True)
+    app = Litestar(
+        route_handlers=[
+            SyncController,
+            health,
+            create_static_files_router("/updates", [updates], include_in_schema=False),
+        ],
+        dependencies={"central": Provide(lambda: central, use_cache=True, sync_to_thread=False)},
+        on_startup=[size_thread_pool],
+        exception_handlers={
+            c.ProblemError: on_problem,
+            HTTPException: on_http_exception,
+            DBAPIError: on_database_error,
+            Exception: on_unexpected,
+        },
+        request_max_body_size=1 << 20,
+        openapi_config=OpenAPIConfig(
+            title="Commune Edge central receiver",
+            version=__version__,
+            description="The sync contract (docs/protocol.md): enrollment, signed uplink of "
+            "events and sealed blobs, receipts, downlink.",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        debug=False,
+    )
+    _document_chunk_body(app)
+    return app
+
+
+class Gateway:
+    """The ASGI layer in front of the app: central's time on every answer, and load shedding.
+
+    Every response carries ``Edge-Server-Time`` so a box with a wrong clock can
+    sign its next request with central's time. When too many requests are in
+    flight, the gateway answers 503 ``busy`` with a jittered Retry-After: after
+    a regional outage thousands of boxes come back together; shedding early
+    keeps latency bounded for those admitted, and the jitter spreads the rest.
+    """
+
+    def __init__(self, app: Litestar, central: Central, limit: int = 256) -> None:
+        self.app = app
+        self.central = central
+        self.limit = limit
+        self.inflight = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)  # type: ignore[arg-type]
+            return
+        stamp = (c.H_SERVER_TIME.lower().encode(), str(self.central.now()).encode())
+        if self.inflight >= self.limit:
+            code = c.Code.BUSY
+            body = msgspec.json.encode(
+                c.Problem(code=str(code), title=c.STATUS[code][1], status=503)
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", c.PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(random.randint(1, 10)).encode()),
+                        stamp,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def send_stamped(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), stamp]}
+            await send(message)
+
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send_stamped)  # type: ignore[arg-type]
+        finally:
+            self.inflight -= 1
+
+
+def asgi(central: Central, limit: int = 256, threads: int = 40) -> Gateway:
+    """What uvicorn serves."""
+    return Gateway(create_app(central, threads), central, limit)

@@ -1,0 +1,266 @@
+"""Central's database: SQLAlchemy Core tables that work on SQLite and PostgreSQL.
+
+SQLite (one file under the data folder) is the zero-set-up default for one
+machine; PostgreSQL is for a province, where several receiver processes share
+one database. What keeps them correct together:
+
+* a device's chain advances under a row lock on its ``devices`` row (``SELECT …
+  FOR UPDATE``; SQLite takes the whole database with ``BEGIN IMMEDIATE``), and
+  the primary key ``(device_id, seq)`` refuses a second copy of any event even
+  if that lock were ever bypassed;
+* request nonces are a primary key, so two processes cannot both accept one;
+* downlink ids come from a sequence, which can commit out of order across
+  processes; inserts take a table lock so a reader's cursor never skips an id
+  that commits late.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+
+SCHEMA_VERSION = 1
+DB_FILE = "central.db"
+
+metadata = MetaData()
+
+schema = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("office", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("used_by", String(32)),
+    Column("used_ms", BigInteger),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("office", String(64), nullable=False),
+    Column("enrolled_ms", BigInteger, nullable=False),
+    Column("last_contact_ms", BigInteger),
+    Column("head_seq", BigInteger, nullable=False, default=0),
+    Column("head_hash", String(64), nullable=False),
+    Column("software", String(64), nullable=False, default=""),
+    Column("downlink_cursor", BigInteger, nullable=False, default=0),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("nonce", String(32), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("nonces_expiry", "expires_ms"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("device_id", String(32), nullable=False),
+    Column("after_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("signature", String(200), nullable=False),
+    Column("receipt", Text, nullable=False),
+    Column("receipt_signature", String(200), nullable=False),
+    Column("accepted_ms", BigInteger, nullable=False),
+    Column("via", String(16), nullable=False),
+    Index("batches_device", "device_id", "last_seq"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("dossier_id", String(64)),
+    Column("type", String(128), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("hlc", String(40), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("batch_id", String(64), nullable=False),
+    Index("events_dossier", "device_id", "dossier_id"),
+)
+
+event_blobs = Table(
+    "event_blobs",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("blob_id", String(64), primary_key=True),
+)
+
+keys = Table(
+    "data_keys",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+    Column("dossier_id", String(64)),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("batch_id", String(64), nullable=False),
+)
+
+dossiers = Table(
+    "dossiers",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("dossier_id", String(64), primary_key=True),
+    Column("code", String(128)),
+    Column("status", String(64), nullable=False),
+    Column("received_at", String(40), nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("central_status", Integer),
+    Index("dossiers_code", "code"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("blob_id", String(64), primary_key=True),
+    Column("length", BigInteger, nullable=False),
+    Column("stored_ms", BigInteger, nullable=False),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("blob_id", String(64), primary_key=True),
+    Column("length", BigInteger, nullable=False),
+    Column("stored", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+downlink = Table(
+    "downlink",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("device_id", String(32)),
+    Column("office", String(64)),
+    Column("kind", String(32), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("signature", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("downlink_device", "device_id", "id"),
+)
+
+
+class StorageError(Exception):
+    """The database URL or folder cannot be used; the message says what to do."""
+
+
+def database_url(data: Path, url: str | None) -> str:
+    """SQLite under the data folder unless a URL is given; ``postgresql://`` means psycopg 3."""
+    if not url:
+        return f"sqlite:///{data / DB_FILE}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("postgresql+psycopg://", "sqlite:///")):
+        return url
+    raise StorageError(f"unsupported database URL {url!r}: use postgresql://… or leave it out")
+
+
+def open_engine(data: Path, url: str | None = None, *, pool_size: int = 8) -> Engine:
+    """An engine whose transactions are safe for concurrent writers on either backend."""
+    resolved = database_url(data, url)
+    if resolved.startswith("sqlite"):
+        data.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            resolved,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size * 4,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # Take the write lock up front: a deferred transaction that reads then
+            # writes can fail to upgrade under concurrency instead of waiting.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    else:
+        engine = create_engine(
+            resolved,
+            pool_size=pool_size,
+            max_overflow=pool_size * 4,
+            pool_pre_ping=True,
+        )
+    return engine
+
+
+def is_postgres(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables once; several processes starting together take turns."""
+    with engine.begin() as conn:
+        if is_postgres(conn):
+            conn.execute(text("SELECT pg_advisory_xact_lock(7130001)"))
+        metadata.create_all(conn, checkfirst=True)
+        found = conn.execute(schema.select()).scalar()
+        if found is None:
+            conn.execute(schema.insert().values(version=SCHEMA_VERSION))
+        elif found > SCHEMA_VERSION:
+            raise StorageError(
+                f"central's database is from a newer release (schema {found}): update this receiver"
+            )
+
+
+@contextmanager
+def lock_downlink(conn: Connection) -> Iterator[None]:
+    """Serialise downlink inserts so ids become visible in order (see module doc)."""
+    if is_postgres(conn):
+        conn.execute(text("LOCK TABLE downlink IN EXCLUSIVE MODE"))
+    yield
+
+
+def ensure_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        path.chmod(0o700)

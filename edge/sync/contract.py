@@ -1,0 +1,445 @@
+"""The wire contract between a box and central; docs/protocol.md is its prose twin.
+
+Both ends import this module, so a change here is a protocol change: bump
+``PROTOCOL`` and say so in docs/protocol.md. It holds names, limits, shapes and
+the exact bytes that get signed; the signing itself goes through ``edge.vault``.
+
+Signed documents (batches, receipts, downlink items, clock statements) carry
+the exact JSON text that was signed as a string, so no receiver ever has to
+re-create a canonical serialisation to check a signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from edge import vault
+from edge.store import Event, event_hash
+
+PROTOCOL = 1
+API = "/v1"
+
+H_DEVICE = "Edge-Device"
+H_TIME = "Edge-Time"
+H_NONCE = "Edge-Nonce"
+H_SIGNATURE = "Edge-Signature"
+H_SERVER_TIME = "Edge-Server-Time"
+H_OFFSET = "Upload-Offset"
+H_LENGTH = "Upload-Length"
+H_CHECKSUM = "Upload-Checksum"
+H_RETRY_AFTER = "Retry-After"
+PROBLEM_JSON = "application/problem+json"
+CHUNK_MEDIA = "application/offset+octet-stream"
+
+TIME_WINDOW_MS = 5 * 60 * 1000
+MAX_CHUNK = 8 << 20
+MAX_BLOB = 1 << 30
+MAX_BATCH_BYTES = 16 << 20
+MAX_BATCH_EVENTS = 2000
+MAX_STATUS_IDS = 1000
+DOWNLINK_PAGE = 200
+
+HEX32 = "^[0-9a-f]{32}$"
+HEX64 = "^[0-9a-f]{64}$"
+
+DOMAIN_REQUEST = "commune-edge/request/v1"
+DOMAIN_ENROLL = "commune-edge/enroll/v1"
+DOMAIN_BATCH = "commune-edge/batch/v1"
+DOMAIN_RECEIPT = "commune-edge/receipt/v1"
+DOMAIN_DOWNLINK = "commune-edge/downlink/v1"
+DOMAIN_CLOCK = "commune-edge/clock/v1"
+DOMAIN_STICK = "commune-edge/stick-request/v1"
+
+Hex32 = Annotated[str, msgspec.Meta(pattern=HEX32)]
+Hex64 = Annotated[str, msgspec.Meta(pattern=HEX64)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Millis = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Text = Annotated[str, msgspec.Meta(max_length=4096)]
+B64 = Annotated[str, msgspec.Meta(max_length=MAX_BATCH_BYTES * 2)]
+
+
+class Code(StrEnum):
+    """Stable problem codes: clients branch on these, never on the wording."""
+
+    MALFORMED = "malformed"
+    UNAUTHENTICATED = "unauthenticated"
+    UNKNOWN_DEVICE = "unknown_device"
+    BAD_SIGNATURE = "bad_signature"
+    STALE_TIME = "stale_time"
+    DEVICE_REVOKED = "device_revoked"
+    TOKEN_INVALID = "token_invalid"
+    WRONG_OFFICE = "wrong_office"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REPLAYED = "replayed"
+    TOKEN_USED = "token_used"
+    CHAIN_BROKEN = "chain_broken"
+    BLOBS_MISSING = "blobs_missing"
+    OFFSET_MISMATCH = "offset_mismatch"
+    LENGTH_MISMATCH = "length_mismatch"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TAMPERED_BATCH = "tampered_batch"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    RATE_LIMITED = "rate_limited"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+STATUS: dict[Code, tuple[int, str]] = {
+    Code.MALFORMED: (400, "The request is not what the protocol expects"),
+    Code.UNAUTHENTICATED: (401, "The request is not signed"),
+    Code.UNKNOWN_DEVICE: (401, "No enrolled device has this id"),
+    Code.BAD_SIGNATURE: (401, "The request signature does not verify"),
+    Code.STALE_TIME: (401, "The request time is outside the accepted window"),
+    Code.DEVICE_REVOKED: (403, "This device has been revoked"),
+    Code.TOKEN_INVALID: (403, "The enrollment token is not valid"),
+    Code.WRONG_OFFICE: (403, "The enrollment token belongs to another office"),
+    Code.NOT_FOUND: (404, "Nothing here"),
+    Code.METHOD_NOT_ALLOWED: (405, "This method is not allowed here"),
+    Code.REPLAYED: (409, "This request nonce was already used"),
+    Code.TOKEN_USED: (409, "The enrollment token was already used by another device"),
+    Code.CHAIN_BROKEN: (409, "The batch does not continue the accepted hash chain"),
+    Code.BLOBS_MISSING: (409, "Blobs the batch references are not uploaded yet"),
+    Code.OFFSET_MISMATCH: (409, "The chunk does not start at the upload's offset"),
+    Code.LENGTH_MISMATCH: (409, "The upload length differs from the one first declared"),
+    Code.TOO_LARGE: (413, "The request body is too large"),
+    Code.UNSUPPORTED_MEDIA_TYPE: (415, "Unsupported media type"),
+    Code.TAMPERED_BATCH: (422, "The batch does not match its id, signature or hashes"),
+    Code.CHECKSUM_MISMATCH: (422, "The data does not match its checksum"),
+    Code.RATE_LIMITED: (429, "Too many requests: retry later"),
+    Code.BUSY: (503, "Central is busy: retry later"),
+    Code.UNAVAILABLE: (503, "Central's storage is unavailable: retry later"),
+    Code.INTERNAL: (500, "Internal error"),
+}
+
+
+class Head(msgspec.Struct):
+    """The last event central accepted from a device (seq 0 and the genesis hash at first)."""
+
+    seq: Seq
+    hash: Hex64
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """Every error body (RFC 9457 style, with a stable ``code``)."""
+
+    code: str
+    title: str
+    status: int
+    detail: str = ""
+    server_time: int | None = None
+    head: Head | None = None
+    missing: list[str] | None = None
+    offset: int | None = None
+
+
+class ProblemError(Exception):
+    """A protocol-level refusal; central turns it into a problem body."""
+
+    def __init__(self, code: Code, detail: str = "", **extra: Any) -> None:
+        super().__init__(f"{code}: {detail}" if detail else str(code))
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+        self.retry_after: float | None = extra.pop("retry_after", None)
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code][0]
+
+    def problem(self) -> Problem:
+        return Problem(
+            code=str(self.code),
+            title=STATUS[self.code][1],
+            status=self.status,
+            detail=self.detail,
+            **self.extra,
+        )
+
+
+# -- HTTP bodies ---------------------------------------------------------------
+
+
+class SignedDocument(msgspec.Struct, forbid_unknown_fields=True):
+    """Exact JSON text plus an Ed25519 signature over ``domain + "\\n" + text``."""
+
+    signed: Annotated[str, msgspec.Meta(max_length=MAX_BATCH_BYTES)]
+    signature: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    device_public: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    office: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    software: Annotated[str, msgspec.Meta(max_length=64)]
+    proof: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EnrollAnswer(msgspec.Struct):
+    device_id: str
+    office: str
+    recipient_public: str
+    receipt_public: str
+    server_time: int
+    head: Head
+    settings: dict[str, Any]
+
+
+class DeviceAnswer(msgspec.Struct):
+    device_id: str
+    office: str
+    head: Head
+    downlink_cursor: int
+    server_time: int
+
+
+class BlobStatusRequest(msgspec.Struct, forbid_unknown_fields=True):
+    ids: Annotated[list[Hex64], msgspec.Meta(max_length=MAX_STATUS_IDS)]
+
+
+class BlobState(msgspec.Struct):
+    """Where an upload stands: ``offset`` bytes are stored; ``complete`` once verified."""
+
+    id: str
+    offset: int
+    complete: bool
+    length: int | None = None
+
+
+class BlobStatusAnswer(msgspec.Struct):
+    blobs: list[BlobState]
+
+
+class ReceiptAnswer(msgspec.Struct):
+    receipt: SignedDocument
+    server_time: int
+
+
+class ReceiptsAnswer(msgspec.Struct):
+    receipts: list[SignedDocument]
+    server_time: int
+
+
+class DownlinkItem(msgspec.Struct):
+    id: int
+    document: SignedDocument
+
+
+class DownlinkAnswer(msgspec.Struct):
+    items: list[DownlinkItem]
+    next: int
+    more: bool
+    clock: SignedDocument
+    server_time: int
+
+
+class Health(msgspec.Struct):
+    status: str
+    protocol: int
+    server_time: int
+
+
+# -- what signed documents say -------------------------------------------------
+
+
+class WireEvent(msgspec.Struct, forbid_unknown_fields=True):
+    seq: Seq
+    dossier_id: str | None
+    type: Text
+    key_id: Text
+    payload: B64
+    at: Text
+    hlc: Text
+    prev_hash: Hex64
+    hash: Hex64
+    blobs: list[Hex64] = []
+
+
+class WireKey(msgspec.Struct, forbid_unknown_fields=True):
+    key_id: Text
+    dossier_id: str | None
+    wrapped: Annotated[str, msgspec.Meta(max_length=400)]
+
+
+class WireDossier(msgspec.Struct, forbid_unknown_fields=True):
+    id: Text
+    code: str | None
+    status: Text
+    received_at: Text
+
+
+class Batch(msgspec.Struct, forbid_unknown_fields=True):
+    v: int
+    device: Hex32
+    after_seq: Seq
+    after_hash: Hex64
+    events: Annotated[list[WireEvent], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
+    keys: list[WireKey]
+    dossiers: list[WireDossier]
+    software: Text = ""
+
+
+class Receipt(msgspec.Struct):
+    v: int
+    batch: str
+    device: str
+    after_seq: int
+    last_seq: int
+    head: str
+    events: int
+    keys: list[str]
+    blobs: int
+    accepted_at: int
+
+
+class DownlinkDoc(msgspec.Struct):
+    v: int
+    id: int
+    device: str | None
+    office: str | None
+    kind: str
+    body: dict[str, Any]
+    at: int
+
+
+class Clock(msgspec.Struct):
+    v: int
+    device: str
+    nonce: str
+    server_time: int
+
+
+class StickRequest(msgspec.Struct, forbid_unknown_fields=True):
+    v: int
+    device: Hex32
+    nonce: Hex32
+    downlink_after: Seq
+    software: Text = ""
+
+
+# -- encoding and signing --------------------------------------------------------
+
+
+class DocumentError(ValueError):
+    """A signed document is malformed or its signature does not verify."""
+
+
+T = TypeVar("T")
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    """Strict base64: anything else is a malformed request, not a crash."""
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise DocumentError("not valid base64") from exc
+
+
+def signing_input(domain: str, text: str) -> bytes:
+    return domain.encode("ascii") + b"\n" + text.encode("utf-8")
+
+
+def sign_document(
+    domain: str, value: msgspec.Struct, sign: Callable[[bytes], bytes]
+) -> SignedDocument:
+    text = msgspec.json.encode(value).decode("utf-8")
+    return SignedDocument(signed=text, signature=b64e(sign(signing_input(domain, text))))
+
+
+def open_document(domain: str, doc: SignedDocument, public: bytes, kind: type[T]) -> T:
+    """Verify then decode; the decode happens only on text the signer vouched for."""
+    try:
+        signature = b64d(doc.signature)
+    except DocumentError as exc:
+        raise DocumentError("the signature is not base64") from exc
+    if not vault.verify_signature(public, signing_input(domain, doc.signed), signature):
+        raise DocumentError("the signature does not verify")
+    return decode_document(doc, kind)
+
+
+def decode_document(doc: SignedDocument, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(doc.signed.encode("utf-8"), type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DocumentError(f"the signed document is malformed: {exc}") from exc
+
+
+def document_id(doc: SignedDocument) -> str:
+    """A batch's id: SHA-256 of the exact signed text."""
+    return hashlib.sha256(doc.signed.encode("utf-8")).hexdigest()
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    return msgspec.json.encode(value)
+
+
+def request_message(
+    method: str, target: str, device: str, time_ms: int, nonce: str, body: bytes
+) -> bytes:
+    """What a device signs for every request: replaying or editing any part breaks it."""
+    return "\n".join(
+        (
+            DOMAIN_REQUEST,
+            method.upper(),
+            target,
+            device,
+            str(time_ms),
+            nonce,
+            hashlib.sha256(body).hexdigest(),
+        )
+    ).encode("utf-8")
+
+
+def enroll_message(token: str, device_public: str, office: str) -> bytes:
+    return "\n".join((DOMAIN_ENROLL, token, device_public, office)).encode("utf-8")
+
+
+def device_id_for(public: bytes) -> str:
+    """Derived from the key, so a device id can never be re-pointed at another key."""
+    return hashlib.sha256(public).hexdigest()[:32]
+
+
+def chunk_checksum(data: bytes) -> str:
+    """The tus checksum header value for one chunk."""
+    return "sha256 " + b64e(hashlib.sha256(data).digest())
+
+
+def event_to_wire(event: Event, blobs: list[str]) -> WireEvent:
+    return WireEvent(
+        seq=event.seq,
+        dossier_id=event.dossier_id,
+        type=event.type,
+        key_id=event.key_id,
+        payload=b64e(event.payload),
+        at=event.at,
+        hlc=event.hlc,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+        blobs=sorted(blobs),
+    )
+
+
+def wire_event_hash(event: WireEvent, payload: bytes) -> str:
+    return event_hash(
+        event.prev_hash,
+        event.seq,
+        event.dossier_id,
+        event.type,
+        event.key_id,
+        payload,
+        event.at,
+        event.hlc,
+    )

@@ -1,0 +1,203 @@
+"""The clerk's terminal UI: ``edge tui --state DIR [--lang vi|en]``.
+
+One Textual app over its own connection to the box's database. A timer looks
+at the newest event every second or two and redraws the screen when the
+capture daemon (or sync) wrote something, and locks the desk after the
+configured idle minutes. Every action is on a key shown in the footer; the
+digits 1-6 go to the top-level screens, ``/`` searches from any list.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import ClassVar
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+
+from edge.tui.i18n import N_, _
+from edge.tui.office import Office
+from edge.tui.queries import last_seq
+from edge.tui.screens.base import DeskScreen
+from edge.tui.screens.signin import SignInScreen
+from edge.tui.widgets.common import translate_bindings
+
+SCREENS_BY_NAME = ("home", "inbox", "results", "handover", "sync", "quarantine")
+
+
+class EdgeApp(App[None]):
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    TITLE = "Commune Edge"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "go('home')", N_("Home"), show=False),
+        Binding("2", "go('inbox')", N_("Dossiers"), show=False),
+        Binding("3", "go('results')", N_("Results"), show=False),
+        Binding("4", "go('handover')", N_("Handover"), show=False),
+        Binding("5", "go('sync')", N_("Sync"), show=False),
+        Binding("6", "go('quarantine')", N_("Quarantine"), show=False),
+        Binding("slash", "search", N_("Search"), key_display="/"),
+        Binding("ctrl+l", "lock", N_("Lock")),
+    ]
+
+    def __init__(
+        self,
+        office: Office,
+        *,
+        idle_minutes: float | None = None,
+        refresh_seconds: float = 1.5,
+    ) -> None:
+        super().__init__()
+        # Ctrl+Q signs out (Textual's default quits at once); on the sign-in screen,
+        # where the screen's own binding names it "Quit", it closes the program.
+        self._bindings.key_to_bindings["ctrl+q"] = [Binding("ctrl+q", "quit", N_("Sign out"))]
+        translate_bindings(self)
+        self.office = office
+        self.idle_seconds = 60.0 * (
+            idle_minutes if idle_minutes is not None else office.settings.idle_lock_minutes
+        )
+        self.refresh_seconds = refresh_seconds
+        self.last_input = time.monotonic()
+        self.seen_seq = 0
+        self.theme = "textual-dark"
+
+    def on_mount(self) -> None:
+        self._settle_memory()
+        self.push_screen(SignInScreen())
+        if self.office.unlocked is not None:
+            self.signed_in(self.office.unlocked.clerk, resume=False)
+        self.seen_seq = last_seq(self.office.store)
+        self.set_interval(self.refresh_seconds, self.tick)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown | events.MouseScrollDown):
+            self.last_input = time.monotonic()
+        await super().on_event(event)
+
+    @staticmethod
+    def _settle_memory() -> None:
+        """Move what exists now (modules, catalogues, widgets) out of the cyclic collector's way.
+
+        Otherwise a full collection walks all of it now and then, and that pause
+        (50-80 ms measured while scrolling) lands on whatever key the clerk pressed.
+        """
+        gc.collect()
+        gc.freeze()
+
+    # -- the periodic look at the database ----------------------------------------------------
+
+    def tick(self) -> None:
+        idle = time.monotonic() - self.last_input
+        if self.office.unlocked is not None and 0 < self.idle_seconds <= idle:
+            self.lock("idle")
+            return
+        seq = last_seq(self.office.store)
+        if seq != self.seen_seq:
+            self.seen_seq = seq
+            self.data_changed()
+
+    def data_changed(self) -> None:
+        """Redraw every signed-in screen on the stack (the one below a dialog too)."""
+        if self.office.unlocked is None:
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, DeskScreen):
+                screen.refresh_data()
+
+    # -- sign-in, lock, sign-out ----------------------------------------------------------------
+
+    def signed_in(self, clerk: str, *, resume: bool) -> None:
+        self.last_input = time.monotonic()
+        if resume and any(isinstance(s, DeskScreen) for s in self.screen_stack):
+            self.pop_screen()
+            self.data_changed()
+            return
+        from edge.tui.screens.home import HomeScreen
+
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if self.office.must_change_password:
+            from edge.tui.screens.signin import ChangePasswordScreen
+
+            self.switch_screen(ChangePasswordScreen())
+            return
+        self.switch_screen(HomeScreen())
+        self.call_after_refresh(self._settle_memory)
+
+    def password_changed(self) -> None:
+        from edge.tui.screens.home import HomeScreen
+
+        self.switch_screen(HomeScreen())
+        self.notify(_("Your new password is saved. Use it from now on."), timeout=6)
+
+    def lock(self, reason: str) -> None:
+        unlocked = self.office.unlocked
+        if unlocked is None:
+            return
+        clerk = unlocked.clerk
+        self.office.lock(reason)
+        while isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.push_screen(SignInScreen(locked_by=clerk))
+        if reason == "idle":
+            self.notify(_("Locked after a period without use."), timeout=8)
+
+    def action_help_quit(self) -> None:
+        self.notify(_("Ctrl+Q signs out; on the sign-in screen it closes the program."))
+
+    def action_lock(self) -> None:
+        self.lock("manual")
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q signs the clerk out; on the sign-in screen it closes the program."""
+        if self.office.unlocked is None:
+            self.exit()
+            return
+        self.office.lock("signed_out")
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(SignInScreen())
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        blocked = self.office.unlocked is None or isinstance(self.screen, ModalScreen)
+        if action == "search" and not getattr(self.screen, "searchable", False):
+            return False
+        return not (action in ("go", "search", "lock") and blocked)
+
+    def action_go(self, name: str) -> None:
+        from edge.tui.screens import handover, home, inbox, quarantine, results, sync
+
+        factories = {
+            "home": home.HomeScreen,
+            "inbox": inbox.InboxScreen,
+            "results": results.ResultsScreen,
+            "handover": handover.HandoverScreen,
+            "sync": sync.SyncScreen,
+            "quarantine": quarantine.QuarantineScreen,
+        }
+        if getattr(self.screen, "nav", None) == name and len(self.screen_stack) <= 3:
+            return
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if name == "home":
+            if not isinstance(self.screen, home.HomeScreen):
+                self.switch_screen(home.HomeScreen())
+            return
+        self.push_screen(factories[name]())
+
+    def action_search(self) -> None:
+        from edge.tui.screens.search import SearchScreen
+
+        if not isinstance(self.screen, SearchScreen):
+            self.push_screen(SearchScreen())
+
+    def open_dossier(self, dossier_id: str) -> None:
+        from edge.tui.screens.dossier import DossierScreen
+
+        self.push_screen(DossierScreen(dossier_id))

@@ -1,0 +1,181 @@
+"""Every code the core hands the UI (statuses, flags, reasons) turned into the clerk's words.
+
+The core speaks in stable codes (``waiting_details``, ``low_dpi``,
+``cccd_province``); this table is the one place they become sentences, each
+in the catalogues, and each error says what to do next.
+"""
+
+from __future__ import annotations
+
+from edge.desk import DeskError
+from edge.tui.i18n import N_, _, local_time
+
+STATUS = {
+    "unassigned": N_("No code yet"),
+    "waiting_details": N_("Waiting for details"),
+    "complete": N_("Complete"),
+    "merged": N_("Merged"),
+}
+
+PORTAL_STATUS = {
+    1: N_("Newly registered"),
+    2: N_("Accepted"),
+    3: N_("Not accepted"),
+    4: N_("Being processed"),
+    5: N_("More documents requested"),
+    6: N_("Financial obligation requested"),
+    7: N_("Withdrawn by the citizen"),
+    8: N_("Processing stopped"),
+    9: N_("Result ready"),
+    10: N_("Result returned"),
+}
+
+SYNC_STATE = {
+    "pending": N_("Waiting to sync"),
+    "sent": N_("Sent, awaiting receipt"),
+    "acknowledged": N_("Received by central"),
+}
+
+UPDATE = {
+    "update.applied": N_("installed {time}"),
+    "update.checked": N_("up to date ({time})"),
+    "update.failed": N_("failed {time}: regional IT is told"),
+    "update.refused": N_("refused {time}: regional IT is told"),
+}
+
+FLAGS = {
+    "low_dpi": N_("Low resolution"),
+    "blank": N_("Blank page"),
+    "too_dark": N_("Too dark"),
+    "too_light": N_("Too light"),
+    "too_small": N_("Paper too small"),
+    "skewed": N_("Skewed"),
+    "not_colour": N_("Not in colour"),
+}
+
+QUARANTINE = {
+    "empty": N_("The file is empty: scan the page again."),
+    "truncated": N_("The file is incomplete (scanning or copying was interrupted): scan again."),
+    "damaged": N_("The image is damaged: scan the page again."),
+    "damaged_pdf": N_("The PDF file is damaged: scan the document again."),
+    "no_pages": N_("The PDF file has no pages: scan the document again."),
+    "not_an_image": N_("The file is not a scan: remove it from the scanner folder."),
+    "unsupported": N_("The file format is not accepted: save as PDF, JPEG, PNG or TIFF."),
+    "encrypted_pdf": N_("The PDF has a password: save it without one, or scan the paper."),
+    "decompression_bomb": N_("The image claims an impossible size: scan again at 300 dpi."),
+    "symlink": N_("A link, not a file: copy the real file into the scanner folder."),
+    "special_file": N_("Not an ordinary file: remove it from the scanner folder."),
+    "too_large": N_("The file is too large: scan fewer pages per file."),
+    "vanished": N_("The file disappeared before it was read: scan again if needed."),
+    "unreadable": N_("The file cannot be read: check the scanner folder, or scan again."),
+}
+
+FIELDS = {
+    "code": N_("Dossier code"),
+    "procedure": N_("Procedure"),
+    "full_name": N_("Citizen's name"),
+    "cccd": N_("CCCD number"),
+    "birth_year": N_("Year of birth"),
+    "phone": N_("Phone"),
+    "appointment": N_("Return date"),
+    "note": N_("Note"),
+    "receiver": N_("Received by"),
+    "receiver_id": N_("ID paper number"),
+}
+
+ERRORS = {
+    "wrong_password": N_("Wrong user name or password. Check Caps Lock and try again."),
+    "dossier_missing": N_("This dossier no longer exists. Go back to the list."),
+    "dossier_merged": N_("This dossier was merged into another. Open that one instead."),
+    "already_complete": N_("This dossier is already complete and cannot be changed."),
+    "code_invalid": N_("This is not a valid dossier code. Copy it exactly from the receipt."),
+    "code_fixed": N_("This dossier already has a code from its receipt slip."),
+    "code_taken": N_("Another dossier already has this code."),
+    "procedure_unknown": N_("Unknown procedure. Press F2 to choose from the catalogue."),
+    "name_invalid": N_("The name looks wrong. Type the citizen's full name."),
+    "birth_year_invalid": N_("Year of birth must be 4 digits, e.g. 1985."),
+    "cccd_length": N_("The CCCD number must have 12 digits. Check the card."),
+    "cccd_digits": N_("The CCCD number may contain digits only. Check the card."),
+    "cccd_province": N_("The first 3 digits are not a province code. Check the card."),
+    "cccd_birth_year": N_("The CCCD number does not match the year of birth. Check both."),
+    "cccd_sex": N_("The CCCD number does not match the sex. Check the card."),
+    "cccd_future": N_("The CCCD number gives a birth year in the future. Check the card."),
+    "phone_invalid": N_("The phone number must be 10 or 11 digits starting with 0."),
+    "date_invalid": N_("Write the date as dd/mm/yyyy, e.g. 15/07/2025."),
+    "note_too_long": N_("The note is too long. Keep it under 500 characters."),
+    "pages_changed": N_("The pages changed meanwhile. Look again and repeat."),
+    "split_first_page": N_("Choose the page where the second dossier starts, not the first."),
+    "same_dossier": N_("A dossier cannot be merged into itself."),
+    "no_pages": N_("This dossier has no pages. Scan them first."),
+    "no_result": N_("Central has not sent a result for this dossier yet."),
+    "already_handed_back": N_("This result was already handed back."),
+    "nothing_to_hand_over": N_("No completed dossiers are waiting to go back to the agency."),
+    "handover_changed": N_("The list changed meanwhile. Look again and repeat."),
+    "quarantine_changed": N_("This file was already dealt with. The list is refreshed."),
+    "quarantine_no_original": N_("Nothing was kept of this file: scan the document again."),
+    "no_inbox": N_("The scanner folder is unknown: ask regional IT to start the box service."),
+    "nothing_handed_over": N_("Nothing was handed over on this date. Check the date."),
+    "font_missing": N_("The DejaVu font is missing: ask regional IT to install fonts-dejavu-core."),
+    "pdf_failed": N_("The PDF could not be written: check free disk space, then try again."),
+    "locked": N_("The desk is locked: sign in again."),
+    "password_short": N_("The password must have at least 8 characters."),
+}
+
+
+def status_label(status: str) -> str:
+    return _(STATUS[status]) if status in STATUS else status
+
+
+def portal_label(code: int | None) -> str:
+    return _(PORTAL_STATUS[code]) if code in PORTAL_STATUS else "—"
+
+
+def sync_label(state: str) -> str:
+    return _(SYNC_STATE[state]) if state in SYNC_STATE else state
+
+
+def update_label(last: tuple[str, str] | None) -> str:
+    """The newest update attempt in a few words, or that there was none."""
+    if last is None:
+        return _("none yet")
+    kind, at = last
+    return _(UPDATE[kind]).format(time=local_time(at)) if kind in UPDATE else kind
+
+
+def update_attention(last: tuple[str, str] | None) -> bool:
+    return last is not None and last[0] in ("update.failed", "update.refused")
+
+
+def flag_label(flag: str) -> str:
+    return _(FLAGS[flag]) if flag in FLAGS else flag
+
+
+def quarantine_label(reason: str) -> str:
+    return _(QUARANTINE[reason]) if reason in QUARANTINE else reason
+
+
+def field_label(name: str) -> str:
+    return _(FIELDS[name]) if name in FIELDS else name
+
+
+def explain(error: DeskError) -> str:
+    """One line: what is wrong and what to do next."""
+    seconds = int(error.details.get("seconds", 0) or 0)
+    if error.reason == "locked_out":
+        minutes = max(1, (seconds + 59) // 60)
+        return _("Too many wrong passwords: sign-in is locked for {minutes} min.").format(
+            minutes=minutes
+        )
+    if error.reason == "wait":
+        return _("Please wait {seconds} s before trying again.").format(seconds=seconds)
+    if error.reason == "wrong_password" and seconds:
+        return _("Wrong user name or password. Wait {seconds} s, then try again.").format(
+            seconds=seconds
+        )
+    if error.reason == "missing" and error.field:
+        return _("Fill in “{field}” first.").format(field=field_label(error.field))
+    if error.reason in ERRORS:
+        return _(ERRORS[error.reason])
+    return _("Something went wrong ({code}). Try again, or call regional IT.").format(
+        code=error.reason
+    )

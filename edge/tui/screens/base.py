@@ -1,0 +1,67 @@
+"""What every signed-in screen shares: navigation bar, title, status line, key hints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from edge.desk import DeskError
+from edge.tui.messages import explain
+from edge.tui.office import Office, Unlocked
+from edge.tui.widgets.common import NavBar, StatusLine, Title, translate_bindings
+
+if TYPE_CHECKING:
+    from edge.tui.app import EdgeApp
+
+
+class DeskScreen(Screen[Any]):
+    """A screen of the signed-in desk; ``refresh_data`` runs when the database changed."""
+
+    nav = ""
+    searchable = True
+    """Lists open search with /; screens where / is typed into a field set this False."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+
+    @property
+    def edge(self) -> EdgeApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def office(self) -> Office:
+        return self.edge.office
+
+    @property
+    def desk(self) -> Unlocked:
+        """The unlocked office; screens exist only while a clerk is signed in."""
+        unlocked = self.office.unlocked
+        if unlocked is None:
+            raise DeskError("locked")
+        return unlocked
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.nav)
+        yield Title(id="title")
+        yield from self.body()
+        yield StatusLine(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def set_title(self, text: str) -> None:
+        self.query_one("#title", Title).update(text)
+
+    def say(self, message: str, kind: str = "info") -> None:
+        self.query_one("#status", StatusLine).say(message, kind)
+
+    def fail(self, error: DeskError) -> None:
+        self.say(explain(error), "error")
+
+    def refresh_data(self) -> None:
+        """The database changed (the daemon captured, or sync wrote): redraw what is shown."""

@@ -1,0 +1,229 @@
+"""Small modal dialogs: confirm, ask for one value, pick a procedure, look at a page."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from PIL import Image
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from edge.tui.catalogue import Catalogue
+from edge.tui.i18n import N_, _, number
+from edge.tui.widgets.common import Field, StatusLine, translate_bindings
+from edge.tui.widgets.preview import HalfBlockView, PagePreview
+
+
+class Dialog(ModalScreen[Any]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", N_("Cancel"), key_display="Esc")
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(Dialog):
+    """Yes or no, with the safe answer focused: Enter on its own never destroys anything."""
+
+    def __init__(self, question: str, yes: str, *, danger: bool = False) -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(_("Cancel"), id="no", compact=True)
+                yield Button(
+                    self.yes, id="yes", variant="error" if self.danger else "primary", compact=True
+                )
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#no" if self.danger else "#yes", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class PromptDialog(Dialog):
+    def __init__(self, title: str, label: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.label = label
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield Label(self.label)
+            yield Field(value=self.value, id="value", compact=True, max_length=100)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _done(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
+class ProcedurePicker(Dialog):
+    """Type any part of a procedure's name or code, with or without accents."""
+
+    DEFAULT_CSS = """
+    ProcedurePicker OptionList { height: 1fr; border: none; }
+    """
+
+    def __init__(self, catalogue: Catalogue, query: str = "") -> None:
+        super().__init__()
+        self.catalogue = catalogue
+        self.query_text = query
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="picker-box"):
+            yield Static(_("Choose the procedure"), classes="dialog-title")
+            yield Field(
+                value=self.query_text,
+                placeholder=_("Type part of the name or code, e.g. khai sinh"),
+                id="filter",
+                compact=True,
+            )
+            yield OptionList(id="choices")
+            yield StatusLine("", id="count")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self._fill(self.query_text if not self.catalogue.get(self.query_text) else "")
+        self.query_one("#filter", Input).focus()
+
+    def _fill(self, query: str) -> None:
+        found = self.catalogue.search(query)
+        choices = self.query_one(OptionList)
+        choices.clear_options()
+        for procedure in found:
+            choices.add_option(Option(f"{procedure.code}  {procedure.name}", id=procedure.code))
+        if found:
+            choices.highlighted = 0
+        self.query_one("#count", StatusLine).say(
+            _("{n} of {total} procedures").format(
+                n=number(len(found)), total=number(len(self.catalogue.procedures))
+            )
+        )
+
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _take_first(self) -> None:
+        choices = self.query_one(OptionList)
+        if choices.highlighted is not None and choices.option_count:
+            option = choices.get_option_at_index(choices.highlighted)
+            self.dismiss(option.id)
+
+    def on_key(self, event: Any) -> None:
+        if event.key in ("down", "up") and self.focused is self.query_one("#filter"):
+            choices = self.query_one(OptionList)
+            if event.key == "down":
+                choices.action_cursor_down()
+            else:
+                choices.action_cursor_up()
+            event.stop()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class PreviewDialog(Dialog):
+    """A page as large as the terminal allows."""
+
+    DEFAULT_CSS = """
+    PreviewDialog PagePreview, PreviewDialog HalfBlockView { height: 1fr; }
+    """
+
+    def __init__(self, title: str, image: Image.Image) -> None:
+        super().__init__()
+        self.title_text = title
+        self.image = image
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="preview-box"):
+            yield Static(self.title_text, classes="dialog-title")
+            yield PagePreview()
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(PagePreview).show(self.image)
+
+
+class HandBackDialog(Dialog):
+    """Who took the result away, and the number of the ID paper they showed."""
+
+    def __init__(self, code: str, citizen: str, procedure: str) -> None:
+        super().__init__()
+        self.code = code
+        self.citizen = citizen
+        self.procedure = procedure
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(
+                _("Hand back result {code}").format(code=self.code), classes="dialog-title"
+            )
+            yield Static(_("Citizen: {name}").format(name=self.citizen or "—"))
+            yield Static(_("Procedure: {name}").format(name=self.procedure or "—"), classes="muted")
+            yield Label(_("Received by (full name)"))
+            yield Field(value=self.citizen, id="receiver", compact=True, max_length=100)
+            yield Label(_("Number of the ID paper shown (CCCD, passport)"))
+            yield Field(id="receiver_id", compact=True, max_length=20)
+            yield StatusLine(
+                _("Check the ID paper against the person, then press Enter."), id="msg"
+            )
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#receiver_id", Input).focus()
+
+    @on(Input.Submitted, "#receiver")
+    def _to_id(self) -> None:
+        self.query_one("#receiver_id", Input).focus()
+
+    @on(Input.Submitted, "#receiver_id")
+    def _done(self) -> None:
+        receiver = self.query_one("#receiver", Input).value.strip()
+        receiver_id = self.query_one("#receiver_id", Input).value.strip()
+        if not receiver:
+            self.query_one("#msg", StatusLine).say(_("Type who received the result."), "error")
+            self.query_one("#receiver", Input).focus()
+            return
+        if len(receiver_id) < 6:
+            self.query_one("#msg", StatusLine).say(
+                _("Type the number of the ID paper the person showed."), "error"
+            )
+            return
+        self.dismiss((receiver, receiver_id))
+
+
+__all__ = [
+    "ConfirmDialog",
+    "HalfBlockView",
+    "HandBackDialog",
+    "PreviewDialog",
+    "ProcedurePicker",
+    "PromptDialog",
+]

@@ -1,0 +1,67 @@
+"""Scanned dossiers waiting for the clerk, oldest first; T shows every dossier instead."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+
+from edge.tui.i18n import N_, _, number
+from edge.tui.queries import AllSource, WaitingSource
+from edge.tui.screens import columns
+from edge.tui.screens.base import DeskScreen
+from edge.tui.widgets.dossier_list import DossierList
+
+
+class InboxScreen(DeskScreen):
+    nav = "inbox"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "toggle", N_("All / waiting")),
+        Binding("escape", "app.go('home')", N_("Back"), show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.show_all = False
+
+    def body(self) -> ComposeResult:
+        yield DossierList(
+            WaitingSource(self.office.store),
+            [
+                columns.code(),
+                columns.received(),
+                columns.pages(),
+                columns.flags(),
+                columns.status(),
+            ],
+            empty=_("No scanned dossier is waiting. New scans appear here by themselves."),
+            id="list",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(DossierList).focus()
+        self._title()
+
+    def _title(self) -> None:
+        total = self.query_one(DossierList).total
+        if self.show_all:
+            self.set_title(_("All dossiers ({n})").format(n=number(total)))
+        else:
+            self.set_title(_("Dossiers waiting for details ({n})").format(n=number(total)))
+
+    def action_toggle(self) -> None:
+        self.show_all = not self.show_all
+        source = AllSource if self.show_all else WaitingSource
+        self.query_one(DossierList).set_source(source(self.office.store))
+        self._title()
+
+    def refresh_data(self) -> None:
+        self.query_one(DossierList).reload()
+        self._title()
+
+    @on(DossierList.Chosen)
+    def _open(self, event: DossierList.Chosen) -> None:
+        self.edge.open_dossier(event.row["id"])

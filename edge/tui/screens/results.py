@@ -1,0 +1,83 @@
+"""Results central says are ready: hand each one over and record who took it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+
+from edge.desk import DeskError
+from edge.tui.i18n import N_, _, number
+from edge.tui.queries import ResultsSource
+from edge.tui.screens import columns
+from edge.tui.screens.base import DeskScreen
+from edge.tui.screens.dialogs import HandBackDialog
+from edge.tui.widgets.dossier_list import DossierList
+
+
+class ResultsScreen(DeskScreen):
+    nav = "results"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "open", N_("Open dossier")),
+        Binding("escape", "app.go('home')", N_("Back"), show=False),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield DossierList(
+            ResultsSource(self.office.store),
+            [columns.code(), columns.procedure(), columns.appointment(), columns.central()],
+            empty=_("No result is waiting. Results appear here when central sends them."),
+            choose=_("Hand back"),
+            id="list",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one(DossierList).focus()
+        self._title()
+
+    def _title(self) -> None:
+        total = self.query_one(DossierList).total
+        self.set_title(_("Results to hand back ({n})").format(n=number(total)))
+
+    def refresh_data(self) -> None:
+        self.query_one(DossierList).reload()
+        self._title()
+
+    @on(DossierList.Chosen)
+    def _chosen(self) -> None:
+        self.action_hand_back()
+
+    def action_open(self) -> None:
+        row = self.query_one(DossierList).current
+        if row is not None:
+            self.edge.open_dossier(row["id"])
+
+    def action_hand_back(self) -> None:
+        row = self.query_one(DossierList).current
+        if row is None:
+            return
+        desk = self.desk
+        details = desk.reader.details(row["id"])
+        desk.ledger.viewed(row["id"], ["fields"])
+        procedure = self.office.catalogue.get(details.get("procedure", ""))
+
+        def done(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            try:
+                self.desk.ledger.hand_back(row["id"], *answer)
+            except DeskError as exc:
+                self.fail(exc)
+                return
+            self.refresh_data()
+            self.say(_("Result {code} handed back.").format(code=row["code"]), "ok")
+
+        self.app.push_screen(
+            HandBackDialog(
+                row["code"] or "", details.get("full_name", ""), procedure.name if procedure else ""
+            ),
+            done,
+        )

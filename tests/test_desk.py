@@ -1,0 +1,284 @@
+"""The clerk's desk operations (edge/desk.py) without the UI: rules, sealing, events."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from edge.desk import (
+    MERGED,
+    DeskError,
+    DeskLedger,
+    DeskReader,
+    LoginGuard,
+    LoginPolicy,
+    clean_details,
+    parse_date,
+)
+from edge.domain import CodePatterns
+from edge.records import COMPLETE, UNASSIGNED, Ledger
+from edge.store import Store
+from edge.tui.demo_office import tiny_page
+from edge.vault import Keyring, VaultError, page_ad
+from tests.conftest import PASSWORD
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.fixture
+def office(state: Path):
+    store = Store.open(state)
+    keyring = Keyring.load(state)
+    session = keyring.unlock("lan", PASSWORD)
+    yield store, DeskLedger(store, keyring.sealer(), session), DeskReader(store, session)
+    session.close()
+    store.close()
+
+
+def add_dossier(ledger: Ledger, code: str | None, pages: int = 2) -> str:
+    with ledger.store.transaction():
+        dossier_id = ledger.create_dossier(code)
+        for index in range(pages):
+            data = tiny_page(index)
+            ledger.add_page(
+                dossier_id,
+                data,
+                media_type="image/jpeg",
+                sha256=f"{index:064x}",
+                source_sha=f"{dossier_id}-{index}".encode().hex()[:64].ljust(64, "0"),
+                source_name=f"p{index}.jpg",
+                source_index=index,
+                width=62,
+                height=88,
+                dpi=300.0,
+                flags=[],
+                symbols=[{"text": "X", "symbology": "qr"}] if index == 0 else [],
+            )
+    return dossier_id
+
+
+def test_login_policy_grows_then_locks() -> None:
+    policy = LoginPolicy()
+    assert [policy.delay_ms(n) for n in range(1, 6)] == [0, 0, 2000, 4000, 8000]
+    assert policy.lockout_duration_ms(1) == 15 * 60_000
+    assert policy.lockout_duration_ms(2) == 30 * 60_000
+    assert policy.lockout_duration_ms(99) == 24 * 3_600_000
+
+
+def test_guard_counts_failures_in_the_database(state: Path) -> None:
+    now = [1_800_000_000_000]
+    store = Store.open(state)
+    from edge.clock import Clock
+
+    store.clock = Clock(store.clock.floor_ms, store.clock.last, wall=lambda: now[0])
+    guard = LoginGuard(store, Keyring.load(state))
+    for _ in range(2):
+        with pytest.raises(DeskError) as err:
+            guard.sign_in("LAN ", "sai")
+        assert err.value.reason == "wrong_password"
+    with pytest.raises(DeskError) as err:
+        guard.sign_in("lan", "sai")
+    assert err.value.details["seconds"] == 2
+    with pytest.raises(DeskError) as err:
+        guard.sign_in("lan", PASSWORD)
+    assert err.value.reason == "wait"
+    now[0] += 2_000
+    session = guard.sign_in("Lan", PASSWORD)
+    assert session.clerk == "lan"
+    assert guard.wait_ms("lan") == 0
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("cccd", "00119001234", "cccd_length"),
+        ("cccd", "003190012345", "cccd_province"),
+        ("cccd", "00119O012345", "cccd_digits"),
+        ("phone", "12345", "phone_invalid"),
+        ("appointment", "31/02/2026", "date_invalid"),
+        ("birth_year", "85", "birth_year_invalid"),
+        ("procedure", "khai sinh", "procedure_unknown"),
+        ("full_name", "12345", "name_invalid"),
+    ],
+)
+def test_details_are_checked_field_by_field(field: str, value: str, reason: str) -> None:
+    with pytest.raises(DeskError) as err:
+        clean_details({field: value}, today=TODAY)
+    assert (err.value.reason, err.value.field) == (reason, field)
+
+
+def test_details_are_normalised() -> None:
+    decomposed = "Nguye\u0302\u0303n Va\u0306n \u0110u\u031b\u0301c"
+    details = clean_details(
+        {
+            "procedure": "1.001193",
+            "full_name": f"  {decomposed} ",
+            "cccd": "001 090 012 345",
+            "birth_year": "1990",
+            "phone": "+84 912 345 678",
+            "appointment": "1.12.2026",
+        },
+        today=TODAY,
+    )
+    assert details.full_name == "Nguyễn Văn Đức"  # NFC, trimmed
+    assert details.cccd == "001090012345"
+    assert details.phone == "0912345678"
+    assert details.appointment == "2026-12-01"
+    with pytest.raises(DeskError) as err:
+        clean_details({"cccd": "001090012345", "birth_year": "1991"}, today=TODAY)
+    assert err.value.reason == "cccd_birth_year"
+    assert parse_date("2026-12-01") == date(2026, 12, 1)
+    assert parse_date("tomorrow") is None
+
+
+def test_moved_pages_are_sealed_again_for_their_new_dossier(office) -> None:
+    store, ledger, reader = office
+    source = add_dossier(ledger, None, pages=2)
+    target = add_dossier(ledger, "000.00.01.H29-240115-0001", pages=1)
+    before = {p["id"]: reader.page_bytes(p) for p in store.pages(source)}
+    old_blobs = {p["blob_id"] for p in store.pages(source)}
+    ledger.merge(source, target)
+    pages = store.pages(target)
+    assert [p["position"] for p in pages] == [1, 2, 3]
+    for page in pages[1:]:
+        assert reader.page_bytes(page) == before[page["id"]]
+        assert page["blob_id"] not in old_blobs
+        with pytest.raises(VaultError):  # bound to its new dossier: the old binding fails
+            reader.session.open(
+                reader.key(page["key_id"]), store.blob(page["blob_id"]), page_ad(source, page["id"])
+            )
+    assert all(store.blob(b) for b in old_blobs)  # kept for events not yet synced
+    assert store.dossier(source)["status"] == MERGED
+    assert store.verify_chain() is None
+
+
+def test_split_then_assign_then_complete(office) -> None:
+    store, ledger, reader = office
+    patterns = CodePatterns.default()
+    first = add_dossier(ledger, "000.00.01.H29-240115-0002", pages=3)
+    pages = store.pages(first)
+    with pytest.raises(DeskError, match="split_first_page"):
+        ledger.split(first, pages[0]["id"])
+    second = ledger.split(first, pages[2]["id"])
+    assert [p["id"] for p in store.pages(second)] == [pages[2]["id"]]
+    assert store.dossier(second)["status"] == UNASSIGNED
+    with pytest.raises(DeskError) as err:
+        ledger.assign_code(second, "000.00.01.H29-240115-0002", patterns)
+    assert err.value.reason == "code_taken"
+    assert ledger.assign_code(second, "000.00.01.h29-240115-0003", patterns).endswith("0003")
+    with pytest.raises(DeskError) as err:
+        ledger.complete(second)
+    assert (err.value.reason, err.value.field) == ("missing", "procedure")
+    ledger.save_details(
+        second,
+        clean_details(
+            {"procedure": "1.001193", "full_name": "Lê Thị Hà", "cccd": "001190012345"},
+            today=TODAY,
+        ),
+    )
+    ledger.complete(second)
+    assert store.dossier(second)["status"] == COMPLETE
+    with pytest.raises(DeskError, match="already_complete"):
+        ledger.save_details(second, clean_details({}, today=TODAY))
+    assert reader.details(second)["full_name"] == "Lê Thị Hà"
+
+
+def test_drafts_are_sealed_and_replaced(office, state: Path) -> None:
+    store, ledger, reader = office
+    dossier = add_dossier(ledger, None, pages=1)
+    events = store.count("events")
+    ledger.save_draft(dossier, {"full_name": "Phạm Thị Xuân Quỳnh"})
+    ledger.save_draft(dossier, {"full_name": "Phạm Thị Xuân Quỳnh Như"})
+    assert store.count("events") == events  # drafts are scratch work, not history
+    assert reader.draft(dossier)["values"] == {"full_name": "Phạm Thị Xuân Quỳnh Như"}
+    assert "Quỳnh".encode() not in (state / "edge.db").read_bytes()
+    ledger.discard_draft(dossier)
+    assert reader.draft(dossier) is None
+
+
+def test_search_orders_by_vietnamese_given_name(office) -> None:
+    _store, ledger, reader = office
+    names = ["Trần Văn Bình", "Nguyễn Thị Ánh", "Đặng Văn An", "Nguyễn Văn Ân", "Lê Văn Đức"]
+    for number, name in enumerate(names, 1):
+        dossier = add_dossier(ledger, f"000.00.01.H29-240115-{number:04d}", pages=1)
+        ledger.save_details(dossier, clean_details({"full_name": name}, today=TODAY))
+    found = reader.find("van")
+    assert [f.name for f in found.rows] == [
+        "Đặng Văn An",
+        "Nguyễn Văn Ân",
+        "Trần Văn Bình",
+        "Lê Văn Đức",
+    ]
+    assert [f.name for f in reader.find("le van duc").rows] == ["Lê Văn Đức"]
+    assert [f.name for f in reader.find("ANH").rows] == ["Nguyễn Thị Ánh"]
+    assert reader.find("H29-240115-0002").rows[0].name == "Nguyễn Thị Ánh"
+    limited = reader.find("van", limit=2)
+    assert limited.total == 4 and len(limited.rows) == 2 and limited.truncated
+
+
+def test_quarantine_retry_and_discard(office, tmp_path: Path) -> None:
+    import io
+
+    store, ledger, _reader = office
+    with store.transaction():
+        first = ledger.quarantine(
+            name="job/ban-scan.jpg",
+            reason="damaged",
+            message="damaged",
+            sha256="a" * 64,
+            size=5,
+            stream=io.BytesIO(b"hello"),
+        )
+        second = ledger.quarantine(name="link.jpg", reason="symlink", message="link")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "ban-scan.jpg").write_bytes(b"other")
+    path = ledger.retry_quarantined(first, inbox)
+    assert path.name.startswith("lai-") and path.read_bytes() == b"hello"
+    with pytest.raises(DeskError, match="quarantine_changed"):
+        ledger.retry_quarantined(first, inbox)
+    with pytest.raises(DeskError, match="quarantine_no_original"):
+        ledger.retry_quarantined(second, inbox)
+    ledger.discard_quarantined(second)
+    statuses = dict(store.conn.execute("SELECT id, status FROM quarantine").fetchall())
+    assert statuses == {first: "retried", second: "discarded"}
+
+
+def test_list_blocks_read_from_either_end_agree(office) -> None:
+    from edge.tui.demo_office import add_history
+    from edge.tui.queries import AllSource
+
+    store, _ledger, reader = office
+    keyring = Keyring.load(store.path.parent)
+    add_history(store, keyring, reader.session, 23, seed=5, batch=10)
+    source = AllSource(store)
+    total = source.count()
+    assert total == 23
+    rows = source.rows(0, 100)
+    whole = [r["id"] for r in rows]
+    times = [r["received_at"] for r in rows]
+    assert times == sorted(times, reverse=True)  # newest first
+    blocks = [r["id"] for offset in range(0, total, 5) for r in source.rows(offset, 5)]
+    assert blocks == whole
+
+
+def test_the_procedure_catalogue_regional_it_publishes_replaces_the_sample(state: Path) -> None:
+    from edge.tui import catalogue
+
+    store = Store.open(state)
+    sample = catalogue.load(state, store)
+    assert sample.get("1.001193").name == "Đăng ký khai sinh"
+    assert [p.code for p in sample.search("dang ky khai sinh")] == ["1.001193", "1.004884"]
+    published = {"version": "2026-01", "procedures": [{"code": "2.002165", "name": "Cấp hộ chiếu"}]}
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO reference_data(name, data, source, updated) VALUES (?, ?, ?, ?)",
+            ("procedures", json.dumps(published), "test", "2026-01-01"),
+        )
+    updated = catalogue.load(state, store)
+    store.close()
+    assert updated.version == "2026-01" and updated.codes() == ["2.002165"]

@@ -1,0 +1,327 @@
+"""Health and metrics on the box: /healthz, /readyz, /metrics and the summary that rides sync.
+
+The end-to-end test runs ``edge run --http-port`` as a real process, scrapes it with httpx,
+parses the exposition with prometheus_client's own parser, drops generated scans into the
+inbox and checks the numbers move. The rest drive the Litestar app and the snapshot
+directly against a provisioned box's real SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from edge import samples
+from edge.clock import iso
+from edge.observe.health import Vitals, health_summary, read_only, readiness
+from edge.observe.server import create_app
+from edge.samples import DossierSpec
+from edge.settings import Settings
+from edge.store import Store
+from tests import badfiles
+
+EDGE = [sys.executable, "-m", "edge.cli"]
+
+
+def run_cmd(state: Path, inbox: Path, *extra: str) -> list[str]:
+    return [*EDGE, "run", "--state", str(state), "--inbox", str(inbox), *extra]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def samples_of(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, keyed by name and sorted labels."""
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+def wait_for(predicate, timeout: float = 60.0, step: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+def test_a_running_box_reports_health_and_metrics_that_follow_capture(
+    state: Path, inbox: Path, tmp_path: Path, edge_env: dict[str, str]
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        run_cmd(state, inbox, "--settle", "0.2", "--idle", "1", "--http-port", str(port)),
+        env=edge_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[1]
+                return False
+
+        wait_for(up, timeout=30)
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        assert checks["database"]["ok"] and checks["disk"]["ok"]
+        assert checks["watcher"] == {**checks["watcher"], "ok": True, "detail": "inotify"}
+        assert checks["sync"]["last_ok"] == "never" and checks["sync"]["stale"] is True
+
+        before_response = httpx.get(f"{base}/metrics")
+        assert before_response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        before = samples_of(before_response.text)
+        assert before[("edge_pages_captured_total", ())] == 0
+        assert before[("edge_watcher_up", ())] == 1
+        assert before[("edge_database_up", ())] == 1
+        assert before[("edge_outbox_dossiers", ())] == 0
+        assert before[("edge_last_sync_timestamp_seconds", ())] == 0
+        assert before[("edge_build_info", (("office", "H29.01"), ("version", "0.1.0")))] == 1
+        assert before[("edge_disk_free_bytes", ())] > 0
+        assert ("edge_process_resident_memory_bytes", ()) in before
+
+        codes = samples.sample_codes(2, seed=41)
+        staged = samples.write_job(
+            tmp_path / "s", [DossierSpec(None, 1), DossierSpec(codes[0], 2)], "pdf", seed=41
+        )
+        os.replace(staged.paths[0], inbox / "job.pdf")
+        bad = badfiles.write_all(tmp_path / "bad")
+        for name in list(bad)[:2]:
+            os.replace(tmp_path / "bad" / name, inbox / name)
+
+        def captured() -> bool:
+            values = samples_of(httpx.get(f"{base}/metrics").text)
+            return values[("edge_pages_captured_total", ())] == 4 and (
+                values.get(("edge_quarantine_files", (("status", "held"),))) == 2
+            )
+
+        wait_for(captured, timeout=60)
+        after = samples_of(httpx.get(f"{base}/metrics").text)
+        assert after[("edge_dossiers", (("status", "unassigned"),))] == 1
+        assert after[("edge_outbox_dossiers", ())] == 2
+        assert after[("edge_outbox_bytes", ())] > before[("edge_outbox_bytes", ())] + 10_000
+        assert after[("edge_outbox_events", ())] > before[("edge_outbox_events", ())]
+        assert after[("edge_events_total", ())] > before[("edge_events_total", ())]
+
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz", timeout=2)  # SIGTERM took the endpoint down with it
+
+
+def test_health_port_in_use_does_not_stop_capture(
+    state: Path, inbox: Path, tmp_path: Path, edge_env: dict[str, str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = samples.sample_codes(1, seed=43)[0]
+        job = samples.write_job(tmp_path / "s", [DossierSpec(code, 1)], "pdf", seed=43)
+        os.replace(job.paths[0], inbox / "job.pdf")
+        proc = subprocess.Popen(
+            run_cmd(state, inbox, "--settle", "0.2", "--http-port", str(port)),
+            env=edge_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: not (inbox / "job.pdf").exists(), timeout=60)
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert f"health endpoint not started: cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_http_port_is_checked(state: Path, inbox: Path) -> None:
+    result = subprocess.run(
+        [*EDGE, "run", "--state", str(state), "--inbox", str(inbox), "--http-port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("edge: error: --http-port 70000 is not a port")
+
+
+def test_readyz_fails_on_a_full_disk_and_a_stalled_loop(state: Path) -> None:
+    vitals = Vitals(watching=True)
+    with TestClient(app=create_app(state, vitals)) as client:
+        assert client.get("/readyz").status_code == 200
+        vitals.last_beat -= vitals.stale_after + 1  # the main loop stopped showing progress
+        stalled = client.get("/readyz")
+        assert stalled.status_code == 503
+        assert stalled.json()["checks"]["watcher"]["ok"] is False
+        assert client.get("/healthz").status_code == 200  # liveness is the watchdog's job
+        vitals.beat()
+        store = Store.open(state)
+        try:
+            with store.transaction():
+                store.put_settings(Settings().with_changes(min_free_mb=10**9))
+        finally:
+            store.close()
+        full = client.get("/readyz")
+        assert full.status_code == 503
+        assert full.json()["checks"]["disk"]["ok"] is False
+
+
+def test_no_database_is_not_ready_and_not_a_crash(tmp_path: Path) -> None:
+    with TestClient(app=create_app(tmp_path / "nowhere", Vitals(watching=True))) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["checks"]["database"]["ok"] is False
+        metrics = samples_of(client.get("/metrics").text)
+        assert metrics[("edge_database_up", ())] == 0
+
+
+def test_summary_reads_what_sync_leaves_in_meta(state: Path, inbox: Path) -> None:
+    code = samples.sample_codes(1, seed=45)[0]
+    samples.write_job(inbox, [DossierSpec(code, 1)], "jpeg", seed=45)
+    subprocess.run(
+        [*EDGE, "capture", "--state", str(state), "--inbox", str(inbox), "--once", "--settle", "0"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    store = Store.open(state)
+    try:
+        pending = health_summary(store, state)
+        assert pending["outbox"]["dossiers"] == 1 and pending["outbox"]["bytes"] > 10_000
+        assert pending["sync"] == {
+            "last_ok": "never",
+            "age_seconds": None,
+            "errors": {},
+            "last_error": None,
+        }
+        last_event = store.count("events")
+        synced_ms = int(time.time() * 1000) - 3_600_000
+        with store.transaction():
+            store.conn.execute("UPDATE dossiers SET sync='acknowledged'")
+            store.put_meta("sync.acked_seq", str(last_event))
+            store.put_meta("sync.last_ok", iso(synced_ms))
+            store.put_meta("sync.errors.timeout", "3")
+            store.put_meta("sync.errors.tls", "1")
+            store.put_meta("sync.last_error", "timeout after 30 s")
+            store.put_meta("alert.disk", "120 MB free")
+        summary = health_summary(store, state)
+    finally:
+        store.close()
+    assert json.loads(json.dumps(summary)) == summary  # rides sync as JSON, unchanged
+    assert summary["outbox"] == {
+        "dossiers": 0,
+        "events": 0,
+        "bytes": 0,
+        "batches_in_flight": 0,
+        "acked_seq": last_event,
+    }
+    assert summary["sync"]["last_ok"] == iso(synced_ms)
+    assert summary["sync"]["errors"] == {"timeout": 3, "tls": 1}
+    assert 3600 <= summary["sync"]["age_seconds"] < 3700
+    assert summary["alerts"] == {"disk": "120 MB free"}
+    assert summary["office"] == "H29.01" and summary["pages"] == 2
+    assert summary["dossiers"] == {"waiting_details": 1}
+
+    result = readiness(state, Vitals(watching=True))
+    assert result["ready"] is True  # readiness measures the disk itself, not a stored alert
+    assert result["checks"]["sync"]["stale"] is False
+    with TestClient(app=create_app(state, Vitals(watching=True))) as client:
+        metrics = samples_of(client.get("/metrics").text)
+    assert metrics[("edge_sync_errors_total", (("kind", "timeout"),))] == 3
+    assert metrics[("edge_last_sync_timestamp_seconds", ())] == pytest.approx(synced_ms / 1000)
+    assert metrics[("edge_alert", (("name", "disk"),))] == 1
+    assert metrics[("edge_outbox_events", ())] == 0
+
+
+def test_scrapes_cannot_write(state: Path) -> None:
+    conn = read_only(state)
+    try:
+        with pytest.raises(Exception, match="readonly"):
+            conn.execute("INSERT INTO meta(key, value) VALUES ('x', 'y')")
+    finally:
+        conn.close()
+
+
+def test_summary_reads_the_sync_tables(state: Path, inbox: Path) -> None:
+    """Receipts in sync_batches acknowledge events; cursors carry errors and central's clock."""
+    code = samples.sample_codes(1, seed=47)[0]
+    samples.write_job(inbox, [DossierSpec(code, 1)], "jpeg", seed=47)
+    subprocess.run(
+        [*EDGE, "capture", "--state", str(state), "--inbox", str(inbox), "--once", "--settle", "0"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    store = Store.open(state)
+    try:
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+        if not {"sync_batches", "sync_cursors", "event_blobs"} <= tables:
+            pytest.skip("this schema has no sync tables yet")
+        total = store.count("events")
+        before = health_summary(store, state)["outbox"]
+        acked_at = iso(int(time.time() * 1000) - 120_000)
+        with store.transaction():
+            store.conn.execute(
+                "INSERT INTO sync_batches(batch_id, after_seq, last_seq, events, blobs, created, "
+                "sent_via, receipt, acknowledged_at) VALUES ('b1', 0, ?, ?, '[]', ?, 'net', "
+                "'{}', ?)",
+                (total - 1, total - 1, acked_at, acked_at),
+            )
+            store.conn.execute(
+                "INSERT INTO sync_batches(batch_id, after_seq, last_seq, events, blobs, created) "
+                "VALUES ('b2', ?, ?, 1, '[]', ?)",
+                (total - 1, total, acked_at),
+            )
+            store.conn.execute(
+                "INSERT INTO sync_cursors(name, value) VALUES ('errors.unreachable', '4'), "
+                "('clock.offset_ms', '-1500')"
+            )
+        summary = health_summary(store, state)
+    finally:
+        store.close()
+    assert before["events"] == total and before["acked_seq"] == 0
+    assert summary["outbox"]["acked_seq"] == total - 1
+    assert summary["outbox"]["events"] == 1 and summary["outbox"]["batches_in_flight"] == 1
+    assert summary["outbox"]["bytes"] < before["bytes"]
+    assert summary["sync"]["last_ok"] == acked_at
+    assert summary["sync"]["errors"] == {"unreachable": 4}
+    assert summary["clock"]["central_offset_seconds"] == -1.5
+    with TestClient(app=create_app(state, Vitals(watching=True))) as client:
+        metrics = samples_of(client.get("/metrics").text)
+    assert metrics[("edge_clock_central_offset_seconds", ())] == -1.5
+    assert metrics[("edge_outbox_batches_in_flight", ())] == 1
+    assert metrics[("edge_sync_errors_total", (("kind", "unreachable"),))] == 4

@@ -1,0 +1,276 @@
+"""The smaller pieces of updates: scopes, clerk accounts, bundles, the daemon hook, the CLI."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from edge.provision import provision
+from edge.records import Ledger
+from edge.settings import Settings
+from edge.store import Store
+from edge.update import (
+    UpdateError,
+    bundle,
+    office_prefixes,
+    province_paths,
+    version_key,
+)
+from edge.update.apply import activate_pending, reference_data
+from edge.update.client import CountingFetcher, DirectoryFetcher, pin_root, resolve_source
+from edge.update.cycle import Options, update_once
+from edge.update.install import Installer
+from edge.update.repository import AdminRepo
+from edge.update.schedule import UpdateHook
+from edge.vault import Keyring, VaultError
+from tests.update_support import PASSWORD, run_edge, serve
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> AdminRepo:
+    repo = AdminRepo.create(tmp_path / "repo")
+    repo.delegate("H29")
+    return repo
+
+
+def _box(tmp_path: Path, repo: AdminRepo, office: str = "H29.01") -> Path:
+    state = tmp_path / f"box-{office}"
+    provision(
+        state,
+        office=office,
+        clerk="lan",
+        password=PASSWORD,
+        trust_root=repo.metadata_dir / "1.root.json",
+    )
+    return state
+
+
+def _update(state: Path, served: Path, **options):
+    return update_once(state, Options(source=str(served), **options))
+
+
+def test_names_and_versions() -> None:
+    assert office_prefixes("H29.01-05") == ["H29", "H29.01", "H29.01-05"]
+    assert office_prefixes("H29") == ["H29"]
+    assert province_paths("H29") == ["o/H29/*", "o/H29.*/*", "o/H29-*/*"]
+    assert version_key("1.10") > version_key("1.9")
+    with pytest.raises(UpdateError):
+        version_key("1.1-beta")
+
+
+def test_configuration_layers_unset_and_settings_from_elsewhere(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    served = tmp_path / "served"
+    state = _box(tmp_path, repo)
+    other = _box(tmp_path, repo, office="H30.02")
+    store = Store.open(state)
+    with store.transaction():  # as central's signed downlink (edge.sync) would
+        store.put_settings(store.settings().with_changes(settle_seconds=9.0))
+    store.close()
+    repo.set_config({"min_dpi": 250, "max_skew_degrees": 4})
+    repo.set_config({"min_dpi": 300}, office="H29")
+    repo.set_config({"job_idle_seconds": 30}, office="H29.01")
+    repo.set_reference("agencies", {"H29": "Hà Nội"})
+    repo.set_reference("agencies", {"H29.01": "Ba Đình"}, office="H29")
+    repo.export(served)
+    assert _update(state, served).status == "updated"
+    assert _update(other, served).status == "updated"
+    store = Store.open(state)
+    settings = store.settings()
+    assert (settings.min_dpi, settings.max_skew_degrees, settings.job_idle_seconds) == (300, 4, 30)
+    assert settings.settle_seconds == 9.0
+    assert reference_data(store, "agencies") == {"H29.01": "Ba Đình"}
+    assert store.meta("config.rev")  # the running daemon re-reads settings
+    store.close()
+    store = Store.open(other)
+    assert store.settings().min_dpi == 250 and store.settings().job_idle_seconds == 120
+    assert reference_data(store, "agencies") == {"H29": "Hà Nội"}
+    store.close()
+
+    repo.set_config({}, unset=["min_dpi"], office="H29")
+    repo.set_config({}, unset=["job_idle_seconds"], office="H29.01")
+    repo.export(served)
+    report = _update(state, served)
+    assert report.settings == {"job_idle_seconds": [30.0, 120.0], "min_dpi": [300.0, 250.0]}
+    done = run_edge("config", "--state", str(state), "--json")
+    config = json.loads(done.stdout)
+    assert config["sources"] == {
+        "max_skew_degrees": "fleet/config.json",
+        "min_dpi": "fleet/config.json",
+    }
+    assert config["settings"]["settle_seconds"] == 9.0
+    assert config["office_key"]["id"] == Keyring.load(state).office_key_id
+
+
+def test_clerk_accounts_reach_the_box_sealed_and_wait_for_a_sign_in(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    served = tmp_path / "served"
+    state = _box(tmp_path, repo)
+    keyring = Keyring.load(state)
+    key_file = tmp_path / "office.pub"
+    key_file.write_text(base64.b64encode(keyring.office_public).decode())
+    done = run_edge(
+        "admin", "clerk", "--repo", str(repo.path), "--office", "H29.01", "--add", "mai",
+        "--office-key", str(key_file),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    password = done.stdout.split("it is not stored): ")[1].split()[0]
+    published = repo.content("o/H29.01/clerks.json", "province-H29")
+    assert password.encode() not in published
+    repo.export(served)
+    assert _update(state, served).status == "updated"
+    keyring = Keyring.load(state)
+    assert not keyring.has_clerk("mai")
+    done = run_edge("clerks", "--state", str(state), "--json")
+    assert json.loads(done.stdout)["pending"][0]["name"] == "mai"
+
+    store = Store.open(state)
+    session = keyring.unlock("lan", PASSWORD)
+    assert activate_pending(store, keyring, session, Ledger(store, keyring.sealer())) == ["mai"]
+    session.close()
+    mai = Keyring.load(state).unlock("mai", password)
+    assert Keyring.load(state).must_change_password("mai")
+    mai.close()
+    assert "clerk.activated" in [e.type for e in store.events()]
+    store.close()
+
+    repo.clerk("H29.01", "disable", "mai")
+    repo.export(served)
+    assert _update(state, served).status == "updated"
+    with pytest.raises(VaultError):
+        Keyring.load(state).unlock("mai", password)
+    store = Store.open(state)
+    assert "clerk.disabled" in [e.type for e in store.events()]
+    store.close()
+
+
+def test_clerk_change_needs_the_box_office_key(repo: AdminRepo) -> None:
+    with pytest.raises(UpdateError, match=r"no office key known for H29\.01"):
+        repo.clerk("H29.01", "add", "mai")
+    with pytest.raises(UpdateError, match=r"no province is delegated for office H30\.01"):
+        repo.set_config({"min_dpi": 250}, office="H30.01")
+
+
+def test_a_quiet_check_is_two_small_requests(tmp_path: Path, repo: AdminRepo) -> None:
+    served = tmp_path / "served"
+    state = _box(tmp_path, repo)
+    repo.set_config({"min_dpi": 250})
+    repo.export(served)
+    with serve(served) as url:
+        assert update_once(state, Options(source=url)).status == "updated"
+        counter = CountingFetcher(resolve_source(url).fetcher())
+        report = update_once(state, Options(source=url, fetcher=counter))
+    assert report.status == "up-to-date"
+    assert counter.traffic.requests <= 2, counter.traffic.urls
+    assert counter.traffic.bytes < 2048
+
+
+def test_bundles_are_checked_on_both_sides(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels / "commune_edge-1.1-py3-none-any.whl", "commune-edge", "1.1", ["numpy>=1"])
+    with pytest.raises(UpdateError, match="no wheel for numpy"):
+        bundle.build(wheels, "1.1", tmp_path / "b.tar")
+    with pytest.raises(UpdateError, match=r"is version 1\.1, not 1\.2"):
+        bundle.build(wheels, "1.2", tmp_path / "b.tar", allow_incomplete=True)
+    _wheel(wheels / "numpy-2.0-cp311-cp311-linux_x86_64.whl", "numpy", "2.0", [], evil=True)
+    manifest = bundle.build(wheels, "1.1", tmp_path / "b.tar")
+    assert manifest["missing"] == []
+    with pytest.raises(UpdateError, match="unsafe path"):
+        bundle.unpack(tmp_path / "b.tar", tmp_path / "release", "python3")
+
+
+def _wheel(path: Path, name: str, version: str, requires: list[str], evil: bool = False) -> None:
+    info = f"{name.replace('-', '_')}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
+    meta += "Requires-Dist: colorama; sys_platform == 'win32'\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{info}/METADATA", meta)
+        archive.writestr("pkg/__init__.py", "")
+        if evil:
+            archive.writestr("../../escape.py", "print('owned')")
+    path.write_bytes(buffer.getvalue())
+
+
+def test_trust_root_is_checked_and_pinned_once(tmp_path: Path, repo: AdminRepo) -> None:
+    bogus = tmp_path / "root.json"
+    bogus.write_text('{"signed": {}}')
+    done = run_edge(
+        "init", "--state", str(tmp_path / "s"), "--office", "H29.01", "--clerk", "lan",
+        "--trust-root", str(bogus),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("edge: error: cannot use") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "s" / "edge.db").exists()
+    state = _box(tmp_path, repo)
+    repo.rotate("root")
+    with pytest.raises(UpdateError, match="pinned already"):
+        pin_root(state, (repo.metadata_dir / "2.root.json").read_bytes())
+
+
+def test_admin_cli_errors_are_one_line(tmp_path: Path, repo: AdminRepo) -> None:
+    done = run_edge("admin", "config", "--repo", str(repo.path), "--set", "colour=blue")
+    assert done.returncode == 2
+    assert done.stderr.startswith("edge: error: unknown setting 'colour'")
+    done = run_edge("admin", "delegate", "--repo", str(tmp_path / "nowhere"), "--province", "H1")
+    assert done.returncode == 2 and "no update repository" in done.stderr
+    done = run_edge("admin", "publish", "--repo", str(repo.path), "--central", "https://c.example")
+    assert done.returncode == 2 and "publish to the folder central serves" in done.stderr
+
+
+def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    settings = Settings().with_changes(
+        update_usb_roots=[str(media)], update_url="http://central/updates", update_check_minutes=60
+    )
+    now = [1000.0]
+    spawned: list[list[str]] = []
+    hook = UpdateHook(tmp_path, settings, spawn=lambda a: spawned.append(a), clock=lambda: now[0])
+    hook.started()
+    assert json.loads((tmp_path / "run" / "daemon.json").read_text())["pid"] == os.getpid()
+    hook.tick()
+    assert spawned == []
+    repo.usb(_mkdir(media / "stick"))
+    now[0] += 6
+    hook.tick()
+    assert spawned == [["--from", str(media / "stick" / "commune-edge-updates")]]
+    now[0] += 6
+    hook.tick()
+    assert len(spawned) == 1  # the same stick, unchanged: not checked again
+    now[0] += 3600
+    hook.tick()
+    assert spawned[-1] == ["--from", "http://central/updates"]
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def test_a_release_the_image_installed_as_a_venv_is_recognised(tmp_path: Path) -> None:
+    release = tmp_path / "opt" / "releases" / "1.0"
+    (release / "bin").mkdir(parents=True)
+    (release / "bin" / "edge").write_text("#!/bin/sh\n")
+    (tmp_path / "opt" / "current").symlink_to("releases/1.0")
+    installer = Installer(tmp_path / "opt")
+    assert installer.managed and installer.current_version() == "1.0"
+
+
+def test_directory_fetcher_answers_404_for_missing_files(tmp_path: Path) -> None:
+    from tuf.api.exceptions import DownloadHTTPError
+
+    with pytest.raises(DownloadHTTPError):
+        list(DirectoryFetcher()._fetch(f"file://{tmp_path}/2.root.json"))

@@ -1,0 +1,152 @@
+"""Fixtures for the clerk UI tests: a captured, filled desk and an app bound to it.
+
+Building the desk (generated scans, a real capture, details typed through the
+desk ledger) takes seconds, so it is built once per session under a fixed
+clock and copied for each test. The fixed clock makes every time shown on
+screen the same on every run, which the snapshot tests need.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_textual_snapshot
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+import edge.clock
+from edge import samples
+from edge.daemon import Daemon
+from edge.provision import provision
+from edge.tui.app import EdgeApp
+from edge.tui.demo_office import Filled, fill_desk
+from edge.tui.i18n import set_language
+from edge.tui.office import Office
+from tests.conftest import PASSWORD
+
+# pytest-textual-snapshot 1.0 names the SVG extension for syrupy < 5; syrupy 7 reads this
+# attribute, so without it the accepted screens would be saved as ".raw" files.
+pytest_textual_snapshot.SVGImageExtension.file_extension = "svg"
+
+APP_DAY_MS = int(datetime(2026, 11, 27, 1, 30, tzinfo=UTC).timestamp() * 1000)
+"""Friday 27 November 2026, 08:30 at the counter (UTC+7): the tests' 'today'."""
+
+CAPTURE_START = APP_DAY_MS / 1000 - 3600
+FREE_BYTES = 12_300_000_000
+SEED = 7
+
+
+class FakeTime:
+    """Stands in for the time module in edge.clock: a clock that ticks 200 ms per reading."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        self.now += 0.2
+        return self.now
+
+
+@dataclass(frozen=True)
+class Desk:
+    base: Path
+    state: Path
+    inbox: Path
+    filled: Filled
+    codes: list[str]
+
+
+def write_scans(inbox: Path, codes: list[str]) -> None:
+    """A morning at the counter, small: pages before any cover, six dossiers, a bad file."""
+    spec = samples.DossierSpec
+    samples.write_job(
+        inbox,
+        [
+            spec(None, 1),
+            spec(codes[0], 2, blank_backs=True),
+            spec(codes[1], 2),
+            spec(codes[2], 1),
+            spec(codes[3], 1, symbology="code128"),
+            spec(codes[4], 1),
+            spec(codes[5], 1),
+            spec(codes[6], 1),
+        ],
+        "jpeg",
+        dpi=200,
+        seed=SEED,
+    )
+    (inbox / "ghi-chu.jpg").write_text("đây không phải là ảnh quét\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def desk_template(tmp_path_factory: pytest.TempPathFactory) -> Desk:
+    base = tmp_path_factory.mktemp("desk-template")
+    state, inbox = base / "state", base / "inbox"
+    inbox.mkdir()
+    codes = samples.sample_codes(7, SEED)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(edge.clock, "time", FakeTime(CAPTURE_START))
+        provision(state, office="H29.01", clerk="lan", password=PASSWORD)
+        write_scans(inbox, codes)
+        daemon = Daemon(state, inbox, {"settle_seconds": 0.0})
+        try:
+            daemon.run_once()
+        finally:
+            daemon.close()
+        filled = fill_desk(state, "lan", PASSWORD, seed=SEED)
+    return Desk(base, state, inbox, filled, codes)
+
+
+@pytest.fixture
+def desk(desk_template: Desk, tmp_path: Path) -> Iterator[Desk]:
+    base = tmp_path / "desk"
+    shutil.copytree(desk_template.base, base)
+    yield Desk(base, base / "state", base / "inbox", desk_template.filled, desk_template.codes)
+
+
+def make_app(
+    desk: Desk,
+    *,
+    lang: str = "vi",
+    wall: object = None,
+    idle_minutes: float = 0,
+    refresh_seconds: float = 0.2,
+) -> EdgeApp:
+    """The app over a desk, with the tests' fixed 'today' and disk size."""
+    set_language(lang)
+    office = Office(
+        desk.state,
+        inbox=desk.inbox,
+        wall=wall or (lambda: APP_DAY_MS),  # type: ignore[arg-type]
+        free_bytes=lambda: FREE_BYTES,
+    )
+    return EdgeApp(office, idle_minutes=idle_minutes, refresh_seconds=refresh_seconds)
+
+
+async def sign_in(
+    pilot: Pilot[None], user: str = "lan", password: str = PASSWORD, *, keys: bool = False
+) -> None:
+    """Sign in from the sign-in screen: typed key by key, or (faster) filled and submitted."""
+    if keys:
+        await pilot.press(*user, "tab", *password, "enter")
+    else:
+        screen = pilot.app.screen
+        screen.query_one("#user", Input).value = user
+        field = screen.query_one("#password", Input)
+        field.value = password
+        field.focus()
+        await pilot.press("enter")
+    await pilot.pause()
+
+
+@pytest.fixture(autouse=True)
+def _vietnamese_again() -> Iterator[None]:
+    """Each test starts in Vietnamese, whatever the previous one chose."""
+    set_language("vi")
+    yield
+    set_language("vi")
