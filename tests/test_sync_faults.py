@@ -205,6 +205,7 @@ def test_retry_after_is_honoured(box: Path, central: CentralServer) -> None:
     assert answered[2].started - answered[1].ended >= 1.0
 
 
+@pytest.mark.parametrize("central_db", ["sqlite"], indirect=True)
 def test_a_box_does_not_spin_while_central_is_away(box: Path, central: CentralServer) -> None:
     enroll_through(box, central, central.url)
     repoint(box, "http://127.0.0.1:9")  # discard port: nothing listens
@@ -220,3 +221,32 @@ def test_a_box_does_not_spin_while_central_is_away(box: Path, central: CentralSe
         assert outbox.summary(store)["events"] > 0  # nothing was lost or marked sent
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("central_db", ["sqlite"], indirect=True)
+def test_the_daemons_sync_loop_backs_off_while_central_is_away(
+    box: Path, central: CentralServer
+) -> None:
+    from edge.sync.loop import SyncLoop
+
+    enroll_through(box, central, central.url)
+    repoint(box, "http://127.0.0.1:9")
+    store = Store.open(box)
+    try:
+        with store.transaction():
+            store.put_settings(
+                store.settings().with_changes(
+                    sync_interval_seconds=0.02, sync_backoff_max_seconds=1.0
+                )
+            )
+    finally:
+        store.close()
+    loop = SyncLoop(box, policy=Policy(attempts=1, base=0.01, cap=0.01, connect_timeout=1))
+    loop.start()
+    time.sleep(3.0)
+    started = time.monotonic()
+    loop.stop()
+    assert time.monotonic() - started < 2.0 and not loop.thread.is_alive()
+    # every 20 ms without backoff would be ~150 rounds; doubling full jitter keeps it few
+    assert 2 <= loop.rounds <= 25, loop.rounds
+    assert loop.failures == loop.rounds

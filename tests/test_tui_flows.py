@@ -32,7 +32,7 @@ from edge.tui.widgets.common import StatusLine
 from edge.tui.widgets.dossier_list import DossierList
 from edge.vault import Keyring
 from tests.conftest import PASSWORD
-from tests.tui_fixtures import APP_DAY_MS, SEED, Desk, make_app, sign_in
+from tests.tui_fixtures import APP_DAY_MS, SEED, Desk, make_app, sign_in, wait_until
 
 
 def status(app: EdgeApp) -> str:
@@ -309,12 +309,12 @@ async def test_a_code_already_known_merges_the_pages_and_keeps_them_readable(des
         await pilot.pause()
         await type_into(pilot, "#code", target["code"])
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmDialog)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, DossierScreen)
-        assert app.screen.dossier_id == target_id
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, DossierScreen) and app.screen.dossier_id == target_id,
+        )
     app.office.close()
     store, reader = reader_for(desk.state)
     pages = store.pages(target_id)

@@ -9,7 +9,7 @@ screen the same on every run, which the snapshot tests need.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,6 +142,17 @@ async def sign_in(
         field.focus()
         await pilot.press("enter")
     await pilot.pause()
+
+
+async def wait_until(
+    pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 10
+) -> None:
+    """Let the app work until ``condition`` holds: a loaded machine needs more than one pause."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition(), "the app did not reach the expected state in time"
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """The box's health in one JSON-able dict, and whether it is ready to take scans.
 
 One reading (``snapshot``) feeds three consumers: ``/readyz`` and ``/metrics`` on the
-box, and ``health_summary``, which the sync client attaches to every batch so central's
-fleet page shows each box without ever connecting to it (boxes sit behind carrier NAT).
+box, and ``health_summary``, which the sync client sends at the end of every round
+(``POST /v1/device/health``) so central's fleet page shows each box without ever
+connecting to it (boxes sit behind carrier NAT).
 
 Sync state is read defensively, so this works on a box that never enrolled and on
 databases from before the sync tables existed:
@@ -221,6 +222,7 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
         "schema": int(conn.execute("PRAGMA user_version").fetchone()[0]),
         "at": iso(now_ms),
         "pages": int(conn.execute("SELECT COUNT(*) FROM pages").fetchone()[0]),
+        "last_capture": conn.execute("SELECT MAX(created) FROM pages").fetchone()[0],
         "events": int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]),
         "dossiers": dossiers,
         "quarantine": quarantine,
@@ -250,7 +252,7 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
 
 
 def health_summary(store: Store, state: Path) -> dict[str, Any]:
-    """The summary that rides every sync batch to central's fleet page.
+    """The summary that rides every sync round to central's fleet page.
 
     Takes the caller's own ``Store`` (the sync thread's), so it is safe to call from the
     thread that already holds that connection; it only reads.

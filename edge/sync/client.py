@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ import msgspec
 import tenacity
 
 from edge import __version__
+from edge.observe.health import health_summary
 from edge.records import Ledger
 from edge.store import Store
 from edge.sync import contract as c
@@ -347,6 +349,7 @@ class RoundReport:
     )
     pending: dict[str, int] = field(default_factory=dict)
     central_time: int | None = None
+    health_sent: bool = False
     done: bool = False
     error: str | None = None
     error_code: str | None = None
@@ -417,6 +420,15 @@ class Round:
         finally:
             with self.store.transaction():
                 outbox.put_cursor(self.store, "clock.offset_ms", str(self.link.offset_ms))
+                if self.report.error_code:
+                    # failed rounds by kind, for /metrics (edge/observe/health.py)
+                    name = f"errors.{self.report.error_code}"
+                    count = int(outbox.cursor(self.store, name, "0") or 0)
+                    outbox.put_cursor(self.store, name, str(count + 1))
+            # After the cursor, so the summary carries this round's clock offset; not when
+            # the link is down (one more doomed request) or the daemon is stopping.
+            if self.report.error_code != "unreachable" and not self.link.stop.is_set():
+                self.report.health_sent = self.send_health()
             self.report.requests = self.link.requests
             self.report.retries = self.link.retries
             self.report.bytes_up = self.link.bytes_up
@@ -424,6 +436,38 @@ class Round:
                 self.report.pending = outbox.summary(self.store)
             self.link.close()
         return self.report
+
+    # -- health ----------------------------------------------------------------
+
+    def send_health(self) -> bool:
+        """Tell central how this box is, for regional IT's fleet page; best effort.
+
+        One attempt, no retries: the next round sends a fresher summary anyway, and a
+        failure here must never turn a good round into a failed one.
+        """
+        try:
+            summary = health_summary(self.store, self.store.path.parent)
+            body = c.encode(c.HealthReport(v=c.PROTOCOL, summary=wire_summary(summary)))
+        except (sqlite3.Error, OSError, msgspec.ValidationError) as exc:
+            log.warning("health summary not sent: cannot read it (%s)", exc)
+            return False
+        try:
+            self.link.send_once(
+                "POST",
+                f"{c.API}/device/health",
+                body=body,
+                headers={"Content-Type": "application/json"},
+            )
+        except Refused as exc:
+            if exc.code in (c.Code.NOT_FOUND, c.Code.METHOD_NOT_ALLOWED):
+                log.info("central does not take health reports yet (an older receiver)")
+            else:
+                log.warning("health summary not sent: %s", exc)
+            return False
+        except (Transient, Stopped) as exc:
+            log.info("health summary not sent: %s", exc)
+            return False
+        return True
 
     # -- uplink ----------------------------------------------------------------
 
@@ -589,6 +633,18 @@ class Round:
             if not answer.items:
                 break
         return changed
+
+
+def wire_summary(summary: dict[str, Any]) -> c.HealthSummary:
+    """The box's summary in the contract's shape, free text clipped to the contract's limits."""
+    clipped = dict(summary)
+    alerts = sorted((summary.get("alerts") or {}).items())[:32]
+    clipped["alerts"] = {name: str(text)[: c.MAX_ALERT_TEXT] for name, text in alerts}
+    sync = dict(summary.get("sync") or {})
+    if sync.get("last_error"):
+        sync["last_error"] = str(sync["last_error"])[: c.MAX_ALERT_TEXT]
+    clipped["sync"] = sync
+    return msgspec.convert(clipped, c.HealthSummary)
 
 
 def sync_once(

@@ -248,6 +248,85 @@ class Health(msgspec.Struct):
     server_time: int
 
 
+# -- the box's health summary (POST /v1/device/health) -------------------------------
+
+MAX_HEALTH_BYTES = 64 << 10
+MAX_ALERT_TEXT = 500
+
+Short = Annotated[str, msgspec.Meta(max_length=64)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+Seconds = Annotated[float, msgspec.Meta(ge=-(2.0**40), le=2.0**40)]
+Counts = Annotated[dict[Short, Count], msgspec.Meta(max_length=32)]
+
+
+class OutboxHealth(msgspec.Struct):
+    """What central has not acknowledged yet, as the box counts it."""
+
+    dossiers: Count = 0
+    events: Count = 0
+    bytes: Count = 0
+    batches_in_flight: Count = 0
+    acked_seq: Count = 0
+
+
+class SyncHealth(msgspec.Struct):
+    last_ok: Short = "never"
+    age_seconds: Seconds | None = None
+    errors: Counts = {}
+    last_error: Annotated[str, msgspec.Meta(max_length=MAX_ALERT_TEXT)] | None = None
+
+
+class DiskHealth(msgspec.Struct):
+    free_bytes: Count | None = None
+    total_bytes: Count | None = None
+    min_free_bytes: Count | None = None
+
+
+class ClockHealth(msgspec.Struct):
+    wall: Short | None = None
+    floor: Short | None = None
+    offset_seconds: Seconds | None = None
+    behind_floor_seconds: Seconds = 0.0
+    central_offset_seconds: Seconds | None = None
+
+
+class HealthSummary(msgspec.Struct):
+    """``edge.observe.health.health_summary`` as the contract fixes it.
+
+    Unknown members are ignored rather than refused, so a newer box can say more
+    to an older central without either side failing.
+    """
+
+    version: Short = ""
+    office: Short | None = None
+    at: Short = ""
+    last_capture: Short | None = None
+    pages: Count = 0
+    events: Count = 0
+    dossiers: Counts = {}
+    quarantine: Counts = {}
+    outbox: OutboxHealth = msgspec.field(default_factory=OutboxHealth)
+    sync: SyncHealth = msgspec.field(default_factory=SyncHealth)
+    disk: DiskHealth = msgspec.field(default_factory=DiskHealth)
+    clock: ClockHealth = msgspec.field(default_factory=ClockHealth)
+    alerts: Annotated[
+        dict[Short, Annotated[str, msgspec.Meta(max_length=MAX_ALERT_TEXT)]],
+        msgspec.Meta(max_length=32),
+    ] = {}
+
+
+class HealthReport(msgspec.Struct, forbid_unknown_fields=True):
+    """The body of ``POST /v1/device/health``; the request signature covers it."""
+
+    v: int
+    summary: HealthSummary
+
+
+class HealthAnswer(msgspec.Struct):
+    received_at: int
+    server_time: int
+
+
 # -- what signed documents say -------------------------------------------------
 
 

@@ -365,10 +365,13 @@ def _document_chunk_body(app: Litestar) -> None:
     )
 
 
-def create_app(central: Central, threads: int = 40) -> Litestar:
+def create_app(central: Central, threads: int = 8, silent_after: float | None = None) -> Litestar:
+    from edge.sync.central.fleet import FleetPlugin  # late: fleet builds on this module
+
     def size_thread_pool() -> None:
         # Requests wait on the database in worker threads; more threads than the
-        # database can use only add GIL hand-overs.
+        # database can use only add GIL hand-overs: on PostgreSQL with two receivers,
+        # 8 threads accepted ~400 batches/s where 40 managed ~260 (docs/benchmarks.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
 
     # the signed update repository 'edge admin publish' writes (docs/updates.md): public,
@@ -398,6 +401,7 @@ def create_app(central: Central, threads: int = 40) -> Litestar:
             render_plugins=[JsonRenderPlugin()],
         ),
         debug=False,
+        plugins=[FleetPlugin(silent_after)],
     )
     _document_chunk_body(app)
     return app
@@ -456,6 +460,8 @@ class Gateway:
             self.inflight -= 1
 
 
-def asgi(central: Central, limit: int = 256, threads: int = 40) -> Gateway:
-    """What uvicorn serves."""
-    return Gateway(create_app(central, threads), central, limit)
+def asgi(
+    central: Central, limit: int = 256, threads: int = 8, silent_after: float | None = None
+) -> Gateway:
+    """What uvicorn serves; ``silent_after`` (minutes) is the fleet page's silence threshold."""
+    return Gateway(create_app(central, threads, silent_after), central, limit)

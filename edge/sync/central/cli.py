@@ -52,7 +52,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         uvicorn.run(
-            asgi(central, limit=args.max_inflight, threads=args.threads),
+            asgi(
+                central,
+                limit=args.max_inflight,
+                threads=args.threads,
+                silent_after=args.silent_after,
+            ),
             host=args.host,
             port=args.port,
             log_level="warning",
@@ -199,6 +204,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_FAIL if report["rejected"] else 0
 
 
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 10**7:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes above zero")
+    return value
+
+
 def register(sub: Any) -> None:
     central = sub.add_parser("central", help="central's receiver and its administration")
     csub = central.add_subparsers(dest="central_command", required=True)
@@ -217,8 +232,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=int(os.environ.get("EDGE_CENTRAL_THREADS", "40")),
+        default=int(os.environ.get("EDGE_CENTRAL_THREADS", "8")),
         help="worker threads for database work",
+    )
+    p.add_argument(
+        "--silent-after",
+        type=_minutes,
+        default=60.0,
+        metavar="MINUTES",
+        help="the fleet page (/fleet) flags a box not heard from for this long (default 60)",
     )
 
     p = command("token", cmd_token, "print a one-time enrollment token for a new box")

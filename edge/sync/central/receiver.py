@@ -539,11 +539,15 @@ class Central:
     ) -> c.SignedDocument:
         """Commit a checked batch in the caller's transaction (device row already locked)."""
         device_id = device_row.device_id
-        stored = self.stored_receipt(conn, device_id, batch_id)
-        if stored is not None:
-            return stored
         head = c.Head(seq=device_row.head_seq, hash=device_row.head_hash)
-        if batch.after_seq != head.seq or batch.after_hash != head.hash:
+        continues = batch.after_seq == head.seq and batch.after_hash == head.hash
+        # A batch with events that continues the head cannot have been accepted before
+        # (accepting it moved the head), so only the other cases look for a stored receipt.
+        if not (continues and batch.events):
+            stored = self.stored_receipt(conn, device_id, batch_id)
+            if stored is not None:
+                return stored
+        if not continues:
             raise c.ProblemError(
                 c.Code.CHAIN_BROKEN,
                 f"central holds events up to {head.seq}; this batch follows {batch.after_seq}",

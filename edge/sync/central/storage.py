@@ -75,6 +75,18 @@ devices = Table(
     Column("revoked", Boolean, nullable=False, default=False),
 )
 
+# The latest health summary each box sent (POST /v1/device/health), for the fleet page.
+# Only the newest is kept: history belongs to a metrics system, not to the receiver.
+# A table added to schema 1: create_all adds it to an existing database, and older
+# receivers simply never read it.
+device_health = Table(
+    "device_health",
+    metadata,
+    Column("device_id", String(32), primary_key=True),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+)
+
 nonces = Table(
     "nonces",
     metadata,
