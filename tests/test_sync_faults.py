@@ -201,8 +201,9 @@ def test_retry_after_is_honoured(box: Path, central: CentralServer) -> None:
     assert report.done, report.error
     answered = [e for e in proxy.log if not e.path.startswith("/v1/enroll")]
     assert [e.fault for e in answered[:3]] == ["status", "status", "pass"]
-    assert answered[1].started - answered[0].ended >= 1.0
-    assert answered[2].started - answered[1].ended >= 1.0
+    # the proxy notes 'ended' just after the box has the answer: allow a few ms of slack
+    assert answered[1].started - answered[0].ended >= 0.95
+    assert answered[2].started - answered[1].ended >= 0.95
 
 
 @pytest.mark.parametrize("central_db", ["sqlite"], indirect=True)
