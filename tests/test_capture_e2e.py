@@ -36,6 +36,12 @@ def edge(
     return result
 
 
+def capture_once(state: Path, inbox: Path) -> dict:
+    """`edge capture --once --json`, as a regional IT script would run it."""
+    args = ("--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0")
+    return json.loads(edge("capture", *args).stdout)
+
+
 def dossiers(state: Path) -> list[dict]:
     return json.loads(edge("dossiers", "--state", str(state), "--json").stdout)
 
@@ -192,52 +198,16 @@ def test_same_bytes_again_is_a_duplicate_and_a_known_code_appends(
     copy = first.paths[0].read_bytes()
     for path in first.paths:
         os.replace(path, inbox / path.name)
-    report = json.loads(
-        edge(
-            "capture",
-            "--state",
-            str(state),
-            "--inbox",
-            str(inbox),
-            "--once",
-            "--json",
-            "--settle",
-            "0",
-        ).stdout
-    )
+    report = capture_once(state, inbox)
     assert report["files"] == 2 and report["pages"] == 2 and report["dossiers"] == [code]
     (inbox / "again.jpg").write_bytes(copy)
-    report = json.loads(
-        edge(
-            "capture",
-            "--state",
-            str(state),
-            "--inbox",
-            str(inbox),
-            "--once",
-            "--json",
-            "--settle",
-            "0",
-        ).stdout
-    )
+    report = capture_once(state, inbox)
     assert report["duplicates"] == ["again.jpg"] and report["pages"] == 0
     assert not (inbox / "again.jpg").exists()
     # a second part of the same dossier, scanned later with its cover sheet again
     part2 = samples.write_job(tmp_path / "b", [DossierSpec(code, 2)], "pdf", seed=10)
     os.replace(part2.paths[0], inbox / "part2.pdf")
-    report = json.loads(
-        edge(
-            "capture",
-            "--state",
-            str(state),
-            "--inbox",
-            str(inbox),
-            "--once",
-            "--json",
-            "--settle",
-            "0",
-        ).stdout
-    )
+    report = capture_once(state, inbox)
     assert report["dossiers"] == [code]
     rows = dossiers(state)
     assert len(rows) == 1 and rows[0]["pages"] == 5
