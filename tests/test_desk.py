@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edge import samples
 from edge.desk import (
     MERGED,
     DeskError,
@@ -282,3 +283,28 @@ def test_the_procedure_catalogue_regional_it_publishes_replaces_the_sample(state
     updated = catalogue.load(state, store)
     store.close()
     assert updated.version == "2026-01" and updated.codes() == ["2.002165"]
+
+
+def test_signing_in_wraps_earlier_keys_for_central(tmp_path: Path) -> None:
+    """Pages scanned before enrollment become readable by central at the next sign-in."""
+    from edge.daemon import Daemon
+    from edge.provision import provision
+    from edge.tui.office import Office
+    from edge.vault import new_recipient_keypair
+
+    state, inbox = tmp_path / "state", tmp_path / "inbox"
+    inbox.mkdir()
+    provision(state, office="H29.01", clerk="lan", password=PASSWORD)
+    samples.write_job(inbox, [samples.DossierSpec(samples.sample_codes(1)[0], 1)], "jpeg", dpi=100)
+    daemon = Daemon(state, inbox, {"settle_seconds": 0})
+    daemon.run_once()
+    daemon.close()
+    _private, public = new_recipient_keypair()
+    Keyring.load(state).set_central_public(public)
+    office = Office(state)
+    office.sign_in("lan", PASSWORD)
+    missing = office.store.conn.execute(
+        "SELECT COUNT(*) FROM data_keys WHERE wrapped_central IS NULL"
+    ).fetchone()[0]
+    office.close()
+    assert missing == 0

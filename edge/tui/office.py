@@ -97,6 +97,7 @@ class Office:
         ledger = DeskLedger(self.store, self.keyring.sealer(), session)
         self.unlocked = Unlocked(session, ledger, DeskReader(self.store, session))
         self._activate_waiting_clerks()
+        self._wrap_keys_for_central()
         return self.unlocked
 
     def _activate_waiting_clerks(self) -> None:
@@ -106,6 +107,18 @@ class Office:
         except ImportError:
             return
         activate_pending(self.store, self.keyring, self.unlocked.session, self.unlocked.ledger)
+
+    def _wrap_keys_for_central(self) -> None:
+        """Let central read what was scanned before enrollment: the daemon cannot.
+
+        Keys made before the box knew central's recipient key are wrapped to the
+        office key only; a signed-in clerk is the first moment they can be
+        re-wrapped, and the next sync ships the new wraps.
+        """
+        assert self.unlocked is not None
+        from edge.sync.outbox import rewrap_for_central
+
+        rewrap_for_central(self.store, self.keyring, self.unlocked.session)
 
     @property
     def must_change_password(self) -> bool:
