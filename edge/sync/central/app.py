@@ -131,6 +131,16 @@ async def _run(func: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(func)
 
 
+async def _signed(
+    central: Central, request: Request, method: str, action: Callable[[Any, Any], T]
+) -> T:
+    """Check the request's signature and run ``action`` for the device, off the event loop."""
+    body = await request.body()
+    return await _run(
+        partial(central.handle, method, _target(request), request.headers, body, action)
+    )
+
+
 def auth_headers(
     edge_device: Annotated[str | None, HeaderParameter(name=c.H_DEVICE, required=False)] = None,
     edge_time: Annotated[str | None, HeaderParameter(name=c.H_TIME, required=False)] = None,
@@ -173,18 +183,7 @@ class SyncController(Controller):
         self, central: NamedDependency[Central], request: Request, auth: NamedDependency[None]
     ) -> c.DeviceAnswer:
         """Who central thinks this box is, and the last event it accepted from it."""
-        body = await request.body()
-
-        return await _run(
-            partial(
-                central.handle,
-                "GET",
-                _target(request),
-                request.headers,
-                body,
-                lambda _conn, row: central.device_info(row),
-            )
-        )
+        return await _signed(central, request, "GET", lambda _conn, row: central.device_info(row))
 
     @post("/blobs/status", responses=SIGNED, status_code=200)
     async def blob_status(
@@ -195,17 +194,11 @@ class SyncController(Controller):
         auth: NamedDependency[None],
     ) -> c.BlobStatusAnswer:
         """Which blobs central has, and how far each partial upload got."""
-        body = await request.body()
-
-        return await _run(
-            partial(
-                central.handle,
-                "POST",
-                _target(request),
-                request.headers,
-                body,
-                lambda conn, row: central.blob_status(conn, row.device_id, data.ids),
-            )
+        return await _signed(
+            central,
+            request,
+            "POST",
+            lambda conn, row: central.blob_status(conn, row.device_id, data.ids),
         )
 
     @head("/blobs/{blob_id:str}", responses=SIGNED, status_code=200)
@@ -306,17 +299,11 @@ class SyncController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> c.ReceiptsAnswer:
         """Receipts of batches ending after ``after_seq``: for a box that lost some."""
-        body = await request.body()
-
-        return await _run(
-            partial(
-                central.handle,
-                "GET",
-                _target(request),
-                request.headers,
-                body,
-                lambda conn, row: central.receipts(conn, row.device_id, after_seq, limit),
-            )
+        return await _signed(
+            central,
+            request,
+            "GET",
+            lambda conn, row: central.receipts(conn, row.device_id, after_seq, limit),
         )
 
     @get("/downlink", responses=SIGNED)
