@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.tags import sys_tags
 
 from edge.provision import provision
 from edge.records import Ledger
@@ -188,7 +189,43 @@ def test_bundles_are_checked_on_both_sides(tmp_path: Path) -> None:
         bundle.unpack(tmp_path / "b.tar", tmp_path / "release", "python3")
 
 
-def _wheel(path: Path, name: str, version: str, requires: list[str], evil: bool = False) -> None:
+def test_one_bundle_for_several_machines_installs_what_this_one_runs(tmp_path: Path) -> None:
+    """The Pi's aarch64 wheels and this machine's ride in one bundle; each box takes its own."""
+    here = next(t for t in sys_tags() if t.platform != "any")
+    other = "manylinux_2_17_aarch64" if "x86_64" in here.platform else "manylinux_2_17_x86_64"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels / "commune_edge-1.1-py3-none-any.whl", "commune-edge", "1.1", ["fast"])
+    native = f"fast-2.0-{here.interpreter}-{here.abi}-{here.platform}.whl"
+    _wheel(wheels / native, "fast", "2.0", [], module="fast_native")
+    _wheel(wheels / f"fast-2.0-cp311-cp311-{other}.whl", "fast", "2.0", [], module="fast_other")
+    manifest = bundle.build(wheels, "1.1", tmp_path / "b.tar")
+    assert manifest["isolated"] is True
+
+    release = tmp_path / "release"
+    bundle.unpack(tmp_path / "b.tar", release, "/usr/bin/python3")
+    assert (release / "site" / "fast_native").is_dir()
+    assert not (release / "site" / "fast_other").exists()
+    assert json.loads((release / "release.json").read_text())["wheels"] == 2
+
+    only_other = tmp_path / "only-other"
+    only_other.mkdir()
+    for name in ("commune_edge-1.1-py3-none-any.whl", f"fast-2.0-cp311-cp311-{other}.whl"):
+        (only_other / name).write_bytes((wheels / name).read_bytes())
+    bundle.build(only_other, "1.1", tmp_path / "c.tar")
+    with pytest.raises(UpdateError, match=r"no wheel of fast for this machine"):
+        bundle.unpack(tmp_path / "c.tar", tmp_path / "release-c", "/usr/bin/python3")
+    assert not (tmp_path / "release-c" / "release.json").exists()
+
+
+def _wheel(
+    path: Path,
+    name: str,
+    version: str,
+    requires: list[str],
+    evil: bool = False,
+    module: str = "pkg",
+) -> None:
     info = f"{name.replace('-', '_')}-{version}.dist-info"
     meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     meta += "".join(f"Requires-Dist: {r}\n" for r in requires)
@@ -196,7 +233,7 @@ def _wheel(path: Path, name: str, version: str, requires: list[str], evil: bool 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(f"{info}/METADATA", meta)
-        archive.writestr("pkg/__init__.py", "")
+        archive.writestr(f"{module}/__init__.py", "")
         if evil:
             archive.writestr("../../escape.py", "print('owned')")
     path.write_bytes(buffer.getvalue())

@@ -5,6 +5,14 @@ refuses a bundle whose wheels leave an unconditional requirement unmet. The box
 side unpacks wheels itself (a wheel is a zip laid out for exactly this, PEP 427)
 into ``<release>/site`` and writes a launcher per console script: no pip, no
 venv creation, nothing fetched, and the old release stays untouched beside it.
+
+One bundle may carry wheels for several machines (the Pi's aarch64 and a test
+bench's x86_64): the box installs, per project, the wheel whose tags its own
+interpreter ranks best (``packaging.tags``), and refuses the release when a
+project has no wheel it can run. A complete bundle's launchers start Python with
+``-I -S``: the release sees the standard library and its own wheels, nothing the
+system's site-packages happen to hold, so what passed its health check on one box
+runs the same on the next.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ import zipfile
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path, PurePosixPath
+
+from packaging.tags import Tag, sys_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from edge.update import UpdateError, version_key
 
@@ -52,6 +63,10 @@ class Wheel:
             raise UpdateError(f"{path.name} is not a wheel file name")
         return cls(path, normalize(match["name"]), match["version"])
 
+    @property
+    def tags(self) -> frozenset[Tag]:
+        return wheel_tags(self.path.name)
+
     def metadata(self) -> tuple[list[str], dict[str, str]]:
         """Unconditional requirement names and console scripts, read from the dist-info."""
         with zipfile.ZipFile(self.path) as archive:
@@ -79,6 +94,40 @@ class Wheel:
         return required, scripts
 
 
+def wheel_tags(filename: str) -> frozenset[Tag]:
+    try:
+        return parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename as exc:
+        raise UpdateError(f"{filename} is not a wheel file name ({exc})") from exc
+
+
+def choose(files: list[dict], tags: list[Tag] | None = None) -> list[dict]:
+    """The manifest entries this interpreter installs: per project, its best-ranked wheel.
+
+    ``tags`` is the interpreter's supported tags, most preferred first (what pip
+    ranks by). A project with wheels but none this machine can run refuses the
+    whole release, naming the project and the machine, before anything is unpacked.
+    """
+    ranking = {tag: rank for rank, tag in enumerate(tags if tags is not None else sys_tags())}
+    best: dict[str, tuple[int, dict]] = {}
+    unusable: set[str] = set()
+    for entry in files:
+        ranks = [ranking[t] for t in wheel_tags(entry["file"]) if t in ranking]
+        if not ranks:
+            unusable.add(entry["name"])
+            continue
+        if entry["name"] not in best or min(ranks) < best[entry["name"]][0]:
+            best[entry["name"]] = (min(ranks), entry)
+    missing = sorted(unusable - best.keys())
+    if missing:
+        machine = next(iter(ranking), None)
+        raise UpdateError(
+            f"the release has no wheel of {', '.join(missing)} for this machine ({machine}): "
+            "rebuild it with wheels for the boxes' platform (docs/updates.md)"
+        )
+    return sorted((entry for _, entry in best.values()), key=lambda e: e["name"])
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -94,10 +143,15 @@ def build(wheels_dir: Path, version: str, out: Path, *, allow_incomplete: bool =
     bytes, so re-publishing a release does not make every box download it again.
     """
     version_key(version)
-    wheels = sorted((Wheel.parse(p) for p in wheels_dir.glob("*.whl")), key=lambda w: w.name)
+    wheels = sorted(
+        (Wheel.parse(p) for p in wheels_dir.glob("*.whl")), key=lambda w: (w.name, w.path.name)
+    )
     if not wheels:
         raise UpdateError(f"no wheels in {wheels_dir}: build them first (docs/updates.md)")
     by_name = {w.name: w for w in wheels}
+    projects = [w for w in wheels if w.name == PROJECT]
+    if len(projects) > 1:
+        raise UpdateError(f"{wheels_dir} holds more than one {PROJECT} wheel: keep one")
     project = by_name.get(PROJECT)
     if project is None:
         raise UpdateError(f"{wheels_dir} has no {PROJECT} wheel")
@@ -109,6 +163,7 @@ def build(wheels_dir: Path, version: str, out: Path, *, allow_incomplete: bool =
     missing: set[str] = set()
     scripts: dict[str, str] = {}
     for wheel in wheels:
+        wheel_tags(wheel.path.name)  # a name pip would refuse fails here, not on the boxes
         required, found = wheel.metadata()
         if wheel is project:
             scripts = found
@@ -128,6 +183,8 @@ def build(wheels_dir: Path, version: str, out: Path, *, allow_incomplete: bool =
             {"file": w.path.name, "name": w.name, "version": w.version, "sha256": _sha256(w.path)}
             for w in wheels
         ],
+        # launchers of a complete release run isolated from the system's site-packages
+        "isolated": not missing,
         "missing": sorted(missing),
     }
     tmp = out.with_name(out.name + ".tmp")
@@ -168,7 +225,9 @@ def unpack(bundle: Path, dest: Path, python: str) -> dict:
     ``release.json`` is written last: a folder without it is never a release.
     """
     manifest = read_manifest(bundle)
-    expected = {w["file"]: w["sha256"] for w in manifest["wheels"]}
+    listed = {w["file"] for w in manifest["wheels"]}
+    chosen = choose(manifest["wheels"])
+    expected = {w["file"]: w["sha256"] for w in chosen}
     site = dest / "site"
     site.mkdir(parents=True)
     with tarfile.open(bundle, "r:") as tar:
@@ -178,8 +237,10 @@ def unpack(bundle: Path, dest: Path, python: str) -> dict:
             name = PurePosixPath(member.name)
             if not member.isfile() or name.parent != PurePosixPath("wheels"):
                 raise UpdateError(f"unexpected member {member.name!r} in the release bundle")
-            if name.name not in expected:
+            if name.name not in listed:
                 raise UpdateError(f"{name.name} is in the bundle but not in its manifest")
+            if name.name not in expected:
+                continue  # another machine's wheel of a project this one has
             handle = tar.extractfile(member)
             if handle is None:
                 raise UpdateError(f"cannot read {member.name} from the release bundle")
@@ -191,9 +252,15 @@ def unpack(bundle: Path, dest: Path, python: str) -> dict:
         raise UpdateError(f"the release bundle lacks {', '.join(sorted(expected))}")
     bin_dir = dest / "bin"
     bin_dir.mkdir()
+    flags = "-IS" if manifest.get("isolated") else "-I"
     for script, target in manifest.get("scripts", {}).items():
-        _write_launcher(bin_dir / script, target, python)
-    release = {"version": manifest["version"], "python": python, "wheels": len(manifest["wheels"])}
+        _write_launcher(bin_dir / script, target, python, flags)
+    release = {
+        "version": manifest["version"],
+        "python": python,
+        "wheels": len(chosen),
+        "isolated": bool(manifest.get("isolated")),
+    }
     (dest / RELEASE_FILE).write_text(json.dumps(release, indent=1), "utf-8")
     return manifest
 
@@ -219,11 +286,12 @@ def _install_wheel(data: bytes, filename: str, site: Path) -> None:
                     out.write(block)
 
 
-_LAUNCHER = """#!{python} -I
+_LAUNCHER = """#!{python} {flags}
 # Launcher for one commune-edge release, written at install time.
 # It runs this release's own copy of every package: sys.path starts with the
 # release's site folder, resolved through symlinks, so a switch of 'current'
-# never mixes two releases in one process.
+# never mixes two releases in one process. With -S (a complete release) the
+# system's site-packages are not on the path at all.
 import importlib
 import os
 import site
@@ -243,10 +311,10 @@ sys.exit(target())
 """
 
 
-def _write_launcher(path: Path, target: str, python: str) -> None:
+def _write_launcher(path: Path, target: str, python: str, flags: str) -> None:
     module, _, attr = target.partition(":")
     text = _LAUNCHER.format(
-        python=python, module=module.strip(), attributes=attr.strip().split(".")
+        python=python, flags=flags, module=module.strip(), attributes=attr.strip().split(".")
     )
     path.write_text(text, "utf-8")
     path.chmod(0o755)
