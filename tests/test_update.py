@@ -4,7 +4,8 @@ Everything runs as it would on a box: the admin steps through ``edge admin``,
 the update through the box's own installed 1.0 launcher (``current/bin/edge
 update``), a real daemon restarted by a restart command and health-checked,
 central's own receiver (Litestar under uvicorn) serving /updates, and a folder
-for the USB stick.
+for the USB stick. Regional IT publishes to central over HTTP
+(``edge admin publish --central URL``).
 """
 
 from __future__ import annotations
@@ -98,8 +99,11 @@ def test_boxes_on_1_0_take_release_and_config_over_http_and_from_usb(
             box.start_daemon("1.0")
             assert _config(box)["version"] == "1.0"
         with CentralServer(tmp_path / "central") as central:
-            updates = central.central.data / "updates"
-            _admin("publish", "--repo", str(repo), "--central", str(updates))
+            data = str(central.central.data)
+            pinned = run_edge("central", "trust-updates", "--data", data, "--root", str(trust))
+            assert pinned.returncode == 0, pinned.stderr
+            # regional IT publishes over HTTP; central verifies it as a box would
+            _admin("publish", "--repo", str(repo), "--central", central.url)
             done = _update(online, f"{central.url}/updates")
         assert done.returncode == 0, done.stderr
         assert "release 1.1 installed" in done.stdout

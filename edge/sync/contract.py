@@ -44,6 +44,8 @@ MAX_BLOB = 1 << 30
 MAX_BATCH_BYTES = 16 << 20
 MAX_BATCH_EVENTS = 2000
 MAX_STATUS_IDS = 1000
+MAX_UPDATE_OFFER = 8 << 20
+MAX_UPDATE_TARGET = 2 << 30
 DOWNLINK_PAGE = 200
 
 HEX32 = "^[0-9a-f]{32}$"
@@ -88,6 +90,8 @@ class Code(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     TAMPERED_BATCH = "tampered_batch"
     CHECKSUM_MISMATCH = "checksum_mismatch"
+    UPDATE_REFUSED = "update_refused"
+    UPDATES_NOT_SET_UP = "updates_not_set_up"
     RATE_LIMITED = "rate_limited"
     BUSY = "busy"
     UNAVAILABLE = "unavailable"
@@ -115,6 +119,8 @@ STATUS: dict[Code, tuple[int, str]] = {
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "Unsupported media type"),
     Code.TAMPERED_BATCH: (422, "The batch does not match its id, signature or hashes"),
     Code.CHECKSUM_MISMATCH: (422, "The data does not match its checksum"),
+    Code.UPDATE_REFUSED: (422, "The update does not verify as a box would verify it"),
+    Code.UPDATES_NOT_SET_UP: (409, "Central has no trusted update root yet"),
     Code.RATE_LIMITED: (429, "Too many requests: retry later"),
     Code.BUSY: (503, "Central is busy: retry later"),
     Code.UNAVAILABLE: (503, "Central's storage is unavailable: retry later"),
@@ -522,3 +528,32 @@ def wire_event_hash(event: WireEvent, payload: bytes) -> str:
         event.at,
         event.hlc,
     )
+
+
+# -- publishing updates: regional IT to central (docs/updates.md) ---------------------
+
+
+class UpdateOffer(msgspec.Struct, forbid_unknown_fields=True):
+    """TUF metadata files by name, each the base64 of its exact bytes (hashes cover them)."""
+
+    metadata: dict[Annotated[str, msgspec.Meta(max_length=120)], B64]
+
+
+class MissingTarget(msgspec.Struct):
+    path: str
+    length: int
+    sha256: Hex64
+
+
+class UpdateAnswer(msgspec.Struct):
+    """``published`` once every target the offer names is held; else what to upload first."""
+
+    published: bool
+    timestamp: int
+    missing: list[MissingTarget]
+    new_files: int
+
+
+class TargetReceived(msgspec.Struct):
+    path: str
+    length: int

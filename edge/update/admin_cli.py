@@ -113,8 +113,7 @@ def cmd_admin_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_publish(args: argparse.Namespace) -> int:
-    dest = _repo(args).publish(args.central)
-    print(f"published to {dest}")
+    print(_repo(args).publish(args.central))
     return 0
 
 
@@ -324,8 +323,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--role", required=True, choices=["root", "targets", "snapshot", "timestamp"])
     p.add_argument("--threshold", type=int)
     p.add_argument("--keys", type=int, help="how many new keys (default: as many as before)")
-    p = verb("publish", cmd_admin_publish, "refresh the timestamp and copy to central")
-    p.add_argument("--central", required=True, help="the folder central serves as /updates")
+    p = verb("publish", cmd_admin_publish, "refresh the timestamp and publish to central")
+    p.add_argument(
+        "--central",
+        required=True,
+        help="central's URL (http(s)://…), or on central's machine the folder it serves",
+    )
     p = verb("usb", cmd_admin_usb, "write the repository to a USB stick")
     p.add_argument("--out", required=True, help="the stick's mount point")
     verb("status", cmd_admin_status, "versions, provinces and the published release")

@@ -648,16 +648,21 @@ class AdminRepo:
         )
         return out
 
-    def publish(self, destination: str) -> Path:
-        """Refresh the timestamp and copy the repository to what central serves."""
-        if destination.startswith(("http://", "https://")):
-            raise UpdateError(
-                "central has no upload endpoint for updates yet: publish to the folder central "
-                "serves (edge admin publish --central /srv/central/updates), see docs/updates.md"
-            )
-        dest = Path(destination.removeprefix("file://")).expanduser()
+    def publish(self, destination: str) -> str:
+        """Refresh the timestamp and hand the repository to central; returns a summary.
+
+        ``destination`` is central's URL (verified upload, edge/update/publish.py) or,
+        on central's own machine, the folder it serves as /updates.
+        """
         self.refresh()
-        return self.export(dest)
+        if destination.startswith(("http://", "https://")):
+            from edge.update.publish import publish
+
+            done = publish(self.metadata_dir, self.targets_dir, destination)
+            sent = f"{len(done.uploaded)} target file(s), {done.uploaded_bytes:,} B"
+            return f"published timestamp {done.timestamp} to {destination} ({sent} uploaded)"
+        dest = Path(destination.removeprefix("file://")).expanduser()
+        return f"published to {self.export(dest)}"
 
     def status(self) -> dict[str, Any]:
         timestamp = self.timestamp_md().signed

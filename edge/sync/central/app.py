@@ -30,6 +30,8 @@ from sqlalchemy.exc import DBAPIError
 from edge import __version__
 from edge.sync import contract as c
 from edge.sync.central.receiver import Central, storage_unavailable
+from edge.update import UpdateError
+from edge.update.gate import SERVED, Gate, NotSetUp
 
 log = logging.getLogger("edge.central")
 
@@ -331,6 +333,75 @@ class SyncController(Controller):
         )
 
 
+UPDATE = {
+    **COMMON,
+    409: _spec("updates_not_set_up: run edge central trust-updates first"),
+    422: _spec("update_refused: the reason, in one line"),
+}
+
+
+def _gate_problem(exc: Exception) -> c.ProblemError:
+    code = c.Code.UPDATES_NOT_SET_UP if isinstance(exc, NotSetUp) else c.Code.UPDATE_REFUSED
+    return c.ProblemError(code, str(exc))
+
+
+class UpdatesController(Controller):
+    """Regional IT publishes here (``edge admin publish --central URL``); boxes read /updates.
+
+    No password: central verifies every offer as a box would (edge/update/gate.py), so
+    only metadata signed by regional IT's keys, newer than what is served, gets in, and
+    only target files that metadata names with their length and hash.
+    """
+
+    path = f"{c.API}/updates"
+
+    @post("/offer", responses=UPDATE, status_code=200, request_max_body_size=c.MAX_UPDATE_OFFER)
+    async def offer(
+        self, gate: NamedDependency[Any], data: JSONBody[c.UpdateOffer]
+    ) -> c.UpdateAnswer:
+        """Offer signed metadata: published when complete, else the target files to upload."""
+        try:
+            files = {name: c.b64d(text) for name, text in data.metadata.items()}
+        except c.DocumentError as exc:
+            raise c.ProblemError(c.Code.MALFORMED, f"metadata is not base64: {exc}") from exc
+        try:
+            outcome = await _run(partial(gate.offer, files))
+        except UpdateError as exc:
+            raise _gate_problem(exc) from exc
+        return c.UpdateAnswer(
+            published=outcome.published,
+            timestamp=outcome.timestamp,
+            missing=[c.MissingTarget(m.path, m.length, m.sha256) for m in outcome.missing],
+            new_files=outcome.new_files,
+        )
+
+    @put(
+        "/targets/{target:path}",
+        responses=UPDATE,
+        status_code=200,
+        request_max_body_size=c.MAX_UPDATE_TARGET,
+    )
+    async def target(
+        self,
+        gate: NamedDependency[Any],
+        request: Request,
+        target: Annotated[str, PathParameter(max_length=300, description="hash-prefixed")],
+    ) -> c.TargetReceived:
+        """Upload one target file a pending offer named (its hash-prefixed name)."""
+        path = target.lstrip("/")
+        try:
+            upload = await _run(partial(gate.begin, path))
+            try:
+                async for chunk in request.stream():
+                    await _run(partial(upload.write, chunk))
+                length = await _run(upload.finish)
+            finally:
+                await _run(upload.abort)
+        except UpdateError as exc:
+            raise _gate_problem(exc) from exc
+        return c.TargetReceived(path=path, length=length)
+
+
 @get("/health", responses=COMMON)
 async def health(central: NamedDependency[Central]) -> c.Health:
     """Unauthenticated liveness: boxes and load balancers may poll it."""
@@ -363,15 +434,20 @@ def create_app(central: Central, threads: int = 8, silent_after: float | None = 
 
     # the signed update repository 'edge admin publish' writes (docs/updates.md): public,
     # since TUF metadata is signed and clerk passwords in it are sealed to each box
-    updates = central.data / "updates"
+    updates = central.data / SERVED
     updates.mkdir(exist_ok=True)
+    gate = Gate(central.data)
     app = Litestar(
         route_handlers=[
             SyncController,
+            UpdatesController,
             health,
             create_static_files_router("/updates", [updates], include_in_schema=False),
         ],
-        dependencies={"central": Provide(lambda: central, use_cache=True, sync_to_thread=False)},
+        dependencies={
+            "central": Provide(lambda: central, use_cache=True, sync_to_thread=False),
+            "gate": Provide(lambda: gate, use_cache=True, sync_to_thread=False),
+        },
         on_startup=[size_thread_pool],
         exception_handlers={
             c.ProblemError: on_problem,

@@ -92,6 +92,26 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trust_updates(args: argparse.Namespace) -> int:
+    from edge.update import UpdateError
+    from edge.update.gate import Gate
+
+    data = Path(args.data).expanduser().resolve()
+    try:
+        root = Path(args.root).read_bytes()
+    except OSError as exc:
+        raise SyncError(f"cannot read {args.root}: {exc.strerror}") from exc
+    try:
+        version = Gate(data).pin(root)
+    except UpdateError as exc:
+        raise SyncError(str(exc)) from exc
+    print(
+        f"central trusts update root version {version}: regional IT can now run "
+        "'edge admin publish --central URL', and boxes that enroll receive this root"
+    )
+    return 0
+
+
 def cmd_dossiers(args: argparse.Namespace) -> int:
     central = _central(args)
     try:
@@ -249,6 +269,13 @@ def register(sub: Any) -> None:
     command(
         "keys", cmd_keys, "print central's recipient public key (for 'edge init --central-key')"
     )
+
+    p = command(
+        "trust-updates",
+        cmd_trust_updates,
+        "pin regional IT's update root: central then verifies every publish against it",
+    )
+    p.add_argument("--root", required=True, help="the repository's 1.root.json")
 
     p = command("dossiers", cmd_dossiers, "list the dossiers central holds")
     p.add_argument("--json", action="store_true")

@@ -1,0 +1,433 @@
+"""Central's side of publishing: it serves an update only when a box would take it.
+
+Regional IT publishes over HTTP (``edge admin publish --central URL``) in two
+moves: it offers the new metadata; central answers with the target files it does
+not hold yet; regional IT uploads those; the same offer again then publishes.
+
+Central holds no update key and the upload asks for no password: the TUF
+signatures are the authorization. Central verifies an offer exactly as a box
+does (python-tuf's ngclient, from the root pinned with ``edge central
+trust-updates``, against the metadata it already serves, so rollback, freeze,
+mix-and-match and a province signing for another fail here as they would on a
+box), and accepts a target file only when verified metadata names it with that
+length and hash. Nothing reaches ``/updates`` that a box would refuse, and a
+stolen upload credential cannot exist.
+
+The folder publish (``--central DIR``, on central's own machine) writes the same
+files; the gate treats whatever ``/updates`` serves as the state to move forward
+from, so both ways of publishing can be mixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from tuf.api import exceptions
+from tuf.api.metadata import Targets
+from tuf.ngclient import Updater
+from tuf.ngclient.fetcher import FetcherInterface
+
+from edge.update import Refused, UpdateError
+from edge.update.client import check_root
+
+SERVED = "updates"
+GATE = "updates-gate"
+ROOT = "root.json"
+PENDING = "pending.json"
+MAX_METADATA_FILES = 500
+MAX_TARGET = 2 << 30
+
+_METADATA_NAME = re.compile(
+    r"^(?:timestamp|[1-9][0-9]{0,9}\.[A-Za-z0-9][A-Za-z0-9_.\-]{0,100})\.json$"
+)
+_TARGET_NAME = re.compile(r"^(?:[A-Za-z0-9_.\-]+/)*[0-9a-f]{64}\.[A-Za-z0-9_.\-]+$")
+
+
+class NotSetUp(UpdateError):
+    """Central has no trusted update root yet."""
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A target file the offered metadata names and central does not hold yet."""
+
+    path: str
+    length: int
+    sha256: str
+
+
+@dataclass
+class Outcome:
+    published: bool
+    timestamp: int
+    missing: list[Missing] = field(default_factory=list)
+    new_files: int = 0
+
+
+class OfferFetcher(FetcherInterface):
+    """ngclient's view of an offer: the offered metadata first, then what is served."""
+
+    def __init__(self, offered: dict[str, bytes], served: Path) -> None:
+        self.offered = offered
+        self.served = served
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        path = unquote(urlparse(url).path).lstrip("/")
+        kind, _, name = path.partition("/")
+        if kind == "metadata" and name in self.offered:
+            return iter([self.offered[name]])
+        file = self.served / kind / name
+        if kind not in ("metadata", "targets") or not file.is_file():
+            raise exceptions.DownloadHTTPError(f"{path} not found", 404)
+        return iter([file.read_bytes()])
+
+
+class Upload:
+    """One target file arriving: counted and hashed as it comes, kept only if both match."""
+
+    def __init__(self, target: Path, length: int, sha256: str) -> None:
+        self.target = target
+        self.length = length
+        self.sha256 = sha256
+        self.size = 0
+        self.digest = hashlib.sha256()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        self.tmp = Path(tmp)
+        self.out = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.length:
+            raise Refused(f"{self.target.name} is longer than its signed {self.length} B")
+        self.digest.update(chunk)
+        self.out.write(chunk)
+
+    def finish(self) -> int:
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        if self.size != self.length or self.digest.hexdigest() != self.sha256:
+            raise Refused(
+                f"{self.target.name} does not match its signed length and hash "
+                f"({self.size} of {self.length} B arrived)"
+            )
+        os.replace(self.tmp, self.target)
+        return self.size
+
+    def abort(self) -> None:
+        """Drop a partial file (a no-op after ``finish``)."""
+        self.out.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class Gate:
+    """The verified way into what central serves as ``/updates``."""
+
+    def __init__(self, data: Path) -> None:
+        self.served = data / SERVED
+        self.home = data / GATE
+
+    # -- the trusted root --------------------------------------------------------------
+
+    def pin(self, root: bytes) -> int:
+        """Pin regional IT's first root (``edge central trust-updates``); returns its version.
+
+        What central already serves must chain to it, or there would be two truths.
+        """
+        md = check_root(root)
+        with self._lock():
+            pinned = self.home / ROOT
+            if pinned.exists() and pinned.read_bytes() != root:
+                current = check_root(pinned.read_bytes()).signed.version
+                raise UpdateError(
+                    f"central already trusts update root version {current}: the root moves only "
+                    "by rotation, published like any other update"
+                )
+            if self._served_timestamp() is not None:
+                with self._updater({}, root) as (updater, _):
+                    try:
+                        updater.refresh()
+                    except exceptions.ExpiredMetadataError:
+                        pass  # signatures held; the next publish brings fresh metadata
+                    except exceptions.RepositoryError as exc:
+                        raise UpdateError(
+                            "what central already serves does not verify with this root "
+                            f"({_refused(exc)}): pin the root it was signed with"
+                        ) from exc
+            _write(pinned, root)
+        return md.signed.version
+
+    def pinned(self) -> bytes:
+        try:
+            return (self.home / ROOT).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotSetUp(
+                "central has no trusted update root: run 'edge central trust-updates --data DIR "
+                "--root 1.root.json' with regional IT's first root"
+            ) from exc
+
+    # -- offers ------------------------------------------------------------------------------
+
+    def offer(self, files: dict[str, bytes]) -> Outcome:
+        """Verify offered metadata; publish it when every target it names is here."""
+        _check_names(files)
+        if "timestamp.json" not in files:
+            raise Refused("the offer has no timestamp.json: nothing would change for the boxes")
+        with self._lock():
+            served_meta = self.served / "metadata"
+            for name, data in files.items():
+                existing = served_meta / name
+                if name != "timestamp.json" and existing.exists() and existing.read_bytes() != data:
+                    raise Refused(
+                        f"{name} is already published with different content: sign a new version"
+                    )
+            served = self._served_timestamp()
+            offered = _version_of(files["timestamp.json"]) or 0
+            stale = served is not None and offered <= (_version_of(served) or 0)
+            if stale and files["timestamp.json"] != served:
+                raise Refused(
+                    f"timestamp version {offered} is not newer than the published "
+                    f"{_version_of(served)}: sign a new timestamp (edge admin publish does)"
+                )
+            pinned = self.pinned()
+            with self._updater(files, pinned) as (updater, cache):
+                self._refresh(updater)
+                trusted = updater._trusted_set
+                missing = [t for t in self._targets(updater) if not self._held(t)]
+                if missing:
+                    self._write_pending(missing)
+                    return Outcome(False, trusted.timestamp.version, missing)
+                verified = _verified_names(updater, check_root(pinned).signed.version)
+                new = self._promote({n: d for n, d in files.items() if n in verified})
+                _write(self.home / ROOT, _newest_root(cache, trusted.root.version))
+                (self.home / PENDING).unlink(missing_ok=True)
+                return Outcome(True, trusted.timestamp.version, [], new)
+
+    def _served_timestamp(self) -> bytes | None:
+        try:
+            return (self.served / "metadata" / "timestamp.json").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    @contextlib.contextmanager
+    def _updater(self, files: dict[str, bytes], root: bytes) -> Iterator[tuple[Updater, Path]]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.home, prefix=".verify-") as tmp:
+            cache = Path(tmp) / "metadata"
+            cache.mkdir()
+            self._seed(cache)
+            try:
+                updater = Updater(
+                    metadata_dir=str(cache),
+                    metadata_base_url="gate:///metadata/",
+                    target_dir=str(Path(tmp) / "targets"),
+                    target_base_url="gate:///targets/",
+                    fetcher=OfferFetcher(files, self.served),
+                    bootstrap=root,
+                )
+            except exceptions.RepositoryError as exc:
+                raise _refused(exc) from exc
+            yield updater, cache
+
+    def _seed(self, cache: Path) -> None:
+        """What ``/updates`` serves becomes the verifier's previous state: nothing older passes."""
+        meta = self.served / "metadata"
+        stamp = self._served_timestamp()
+        if stamp is None:
+            return
+        try:
+            (cache / "timestamp.json").write_bytes(stamp)
+            snapshot_version = json.loads(stamp)["signed"]["meta"]["snapshot.json"]["version"]
+            snapshot = (meta / f"{snapshot_version}.snapshot.json").read_bytes()
+            (cache / "snapshot.json").write_bytes(snapshot)
+            for name, info in json.loads(snapshot)["signed"]["meta"].items():
+                source = meta / f"{info['version']}.{name}"
+                if source.is_file():
+                    shutil.copyfile(source, cache / name)
+        except (OSError, ValueError, KeyError, TypeError):
+            # a damaged served copy is verified (and refused) by ngclient, never trusted
+            return
+
+    def _refresh(self, updater: Updater) -> None:
+        try:
+            updater.refresh()
+        except exceptions.RepositoryError as exc:
+            raise _refused(exc) from exc
+        except exceptions.DownloadError as exc:
+            raise Refused(f"the offer is incomplete: {exc}") from exc
+
+    def _targets(self, updater: Updater) -> list[Missing]:
+        """Every target of every role, each checked to be reachable through its delegation."""
+        found: dict[str, Missing] = {}
+        trusted = updater._trusted_set
+        roles = ["targets"]
+        seen: set[str] = set()
+        while roles:
+            name = roles.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            signed = trusted._trusted_set.get(name)
+            if not isinstance(signed, Targets):
+                continue
+            for info in signed.targets.values():
+                try:
+                    reached = updater.get_targetinfo(info.path)
+                except exceptions.RepositoryError as exc:
+                    raise _refused(exc) from exc
+                if reached is None or reached.hashes != info.hashes:
+                    raise Refused(
+                        f"{name} signs {info.path}, which its delegation does not give it"
+                    )
+                digest = info.hashes.get("sha256")
+                if digest is None:
+                    raise Refused(f"{info.path} has no SHA-256 in {name}")
+                directory, _, base = info.path.rpartition("/")
+                hashed = f"{directory}/{digest}.{base}" if directory else f"{digest}.{base}"
+                found[hashed] = Missing(hashed, info.length, digest)
+            for role in signed.delegations.roles.values() if signed.delegations else ():
+                if role.paths:
+                    probe = role.paths[0].replace("*", "x").replace("?", "x")
+                    try:
+                        updater.get_targetinfo(probe)
+                    except exceptions.RepositoryError as exc:
+                        raise _refused(exc) from exc
+                roles.append(role.name)
+        return list(found.values())
+
+    def _held(self, target: Missing) -> bool:
+        path = self.served / "targets" / target.path
+        return path.is_file() and path.stat().st_size == target.length
+
+    def _write_pending(self, missing: Iterable[Missing]) -> None:
+        data = {m.path: {"length": m.length, "sha256": m.sha256} for m in missing}
+        _write(self.home / PENDING, json.dumps(data, indent=1).encode())
+
+    def _promote(self, files: dict[str, bytes]) -> int:
+        """Offered metadata into ``/updates``; timestamp.json last, so a box reading mid-way
+        still sees the previous timestamp, which names only files already there."""
+        meta = self.served / "metadata"
+        new = 0
+        for name in sorted(files):
+            if name == "timestamp.json" or (meta / name).exists():
+                continue
+            _write(meta / name, files[name])
+            new += 1
+        if files["timestamp.json"] != self._served_timestamp():
+            _write(meta / "timestamp.json", files["timestamp.json"])
+            new += 1
+        return new
+
+    # -- target files ------------------------------------------------------------------------
+
+    def receive(self, path: str, chunks: Iterable[bytes]) -> int:
+        """Store one target file an offer asked for; returns its length."""
+        upload = self.begin(path)
+        try:
+            for chunk in chunks:
+                upload.write(chunk)
+            return upload.finish()
+        finally:
+            upload.abort()
+
+    def begin(self, path: str) -> Upload:
+        """Start receiving a target file: only one the pending offer names is accepted."""
+        if not _TARGET_NAME.match(path) or ".." in path.split("/"):
+            raise Refused(f"{path!r} is not a target file name")
+        try:
+            pending = json.loads((self.home / PENDING).read_bytes())
+        except FileNotFoundError:
+            pending = {}
+        expected = pending.get(path)
+        if expected is None:
+            raise Refused(
+                f"central is not waiting for {path}: offer the metadata that names it first"
+            )
+        return Upload(self.served / "targets" / path, expected["length"], expected["sha256"])
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One publish at a time, also across several ``edge central serve`` processes."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.served / "metadata").mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.home / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+def _check_names(files: dict[str, bytes]) -> None:
+    if not files:
+        raise Refused("the offer holds no metadata")
+    if len(files) > MAX_METADATA_FILES:
+        raise Refused(f"the offer holds {len(files)} files; at most {MAX_METADATA_FILES}")
+    for name in files:
+        if not _METADATA_NAME.match(name):
+            raise Refused(f"{name!r} is not a TUF metadata file name")
+
+
+def _version_of(data: bytes) -> int | None:
+    try:
+        return int(json.loads(data)["signed"]["version"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _verified_names(updater: Updater, pinned_version: int) -> set[str]:
+    """The metadata files this verification actually loaded: only those get published."""
+    trusted = updater._trusted_set
+    names = {"timestamp.json", f"{trusted.snapshot.version}.snapshot.json"}
+    names.update(f"{v}.root.json" for v in range(pinned_version + 1, trusted.root.version + 1))
+    for role, signed in trusted._trusted_set.items():
+        if role not in ("root", "timestamp", "snapshot"):
+            names.add(f"{signed.version}.{role}.json")
+    return names
+
+
+def _newest_root(cache: Path, version: int) -> bytes:
+    history = cache / "root_history" / f"{version}.root.json"
+    if history.is_file():
+        return history.read_bytes()
+    return (cache / "root.json").read_bytes()
+
+
+def _refused(exc: Exception) -> Refused:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, exceptions.ExpiredMetadataError):
+        return Refused(f"expired metadata: {message}")
+    if isinstance(exc, exceptions.BadVersionNumberError):
+        return Refused(f"older than what central serves (rollback): {message}")
+    if isinstance(exc, exceptions.UnsignedMetadataError):
+        return Refused(f"bad signature (forged, tampered, or a revoked key): {message}")
+    if isinstance(exc, exceptions.LengthOrHashMismatchError):
+        return Refused(f"a file does not match its signed length or hash: {message}")
+    return Refused(f"{type(exc).__name__}: {message}")
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)

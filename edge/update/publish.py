@@ -1,0 +1,137 @@
+"""Regional IT's side of publishing over HTTP: ``edge admin publish --central URL``.
+
+Offer the current metadata; upload the target files central answers are
+missing (a release bundle only the first time); offer again, which publishes.
+Central verifies each step as a box would (edge/update/gate.py), so this side
+needs no credential beyond the signing keys it already used. Transient failures
+(a dropped connection, 429/503) are retried with exponential backoff and jitter;
+a refusal is reported in central's own words, one line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import tenacity
+
+from edge import __version__
+from edge.update import UpdateError
+
+OFFER = "/v1/updates/offer"
+TARGETS = "/v1/updates/targets/"
+ATTEMPTS = 6
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@dataclass
+class Published:
+    timestamp: int
+    uploaded: list[str]
+    uploaded_bytes: int
+    new_files: int
+
+
+class _Transient(Exception):
+    """Worth another try: the link or central's load, not the update."""
+
+
+def offer_files(metadata_dir: Path) -> dict[str, bytes]:
+    """What a verifier needs: every root version, the timestamp, and the versions it names."""
+    files = {p.name: p.read_bytes() for p in metadata_dir.glob("*.root.json")}
+    files["timestamp.json"] = (metadata_dir / "timestamp.json").read_bytes()
+    snapshot_version = json.loads(files["timestamp.json"])["signed"]["meta"]["snapshot.json"]
+    snapshot_name = f"{snapshot_version['version']}.snapshot.json"
+    files[snapshot_name] = (metadata_dir / snapshot_name).read_bytes()
+    for role, info in json.loads(files[snapshot_name])["signed"]["meta"].items():
+        name = f"{info['version']}.{role}"
+        files[name] = (metadata_dir / name).read_bytes()
+    return files
+
+
+def publish(metadata_dir: Path, targets_dir: Path, central: str) -> Published:
+    base = central.rstrip("/").removesuffix("/updates")
+    files = offer_files(metadata_dir)
+    body = {"metadata": {n: base64.b64encode(d).decode("ascii") for n, d in files.items()}}
+    uploaded: list[str] = []
+    size = 0
+    with httpx.Client(
+        base_url=base,
+        timeout=httpx.Timeout(60.0, connect=15.0),
+        headers={"User-Agent": f"commune-edge-admin/{__version__}"},
+    ) as client:
+        for _round in range(3):
+            answer = _call(client, "POST", OFFER, json=body)
+            if answer["published"]:
+                return Published(answer["timestamp"], uploaded, size, answer["new_files"])
+            for missing in answer["missing"]:
+                source = targets_dir / missing["path"]
+                if not source.is_file():
+                    raise UpdateError(
+                        f"central asks for {missing['path']}, which is not in {targets_dir}"
+                    )
+                _call(
+                    client,
+                    "PUT",
+                    TARGETS + missing["path"],
+                    content=lambda path=source: _blocks(path),
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Length": str(source.stat().st_size),
+                    },
+                )
+                uploaded.append(missing["path"])
+                size += source.stat().st_size
+    raise UpdateError("central kept asking for target files after they were uploaded")
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            yield block
+
+
+def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    """One request with retries; the body is a fresh iterator on every attempt."""
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Transient),
+        wait=tenacity.wait_random_exponential(multiplier=0.5, max=30),
+        stop=tenacity.stop_after_attempt(ATTEMPTS),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                return _once(client, method, url, **kwargs)
+    except _Transient as exc:
+        raise UpdateError(f"cannot reach central at {client.base_url}: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
+def _once(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    content = kwargs.pop("content", None)
+    if callable(content):
+        kwargs["content"] = content()
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise _Transient(str(exc) or type(exc).__name__) from exc
+    if response.status_code in (429, 502, 503, 504):
+        raise _Transient(f"HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code >= 400:
+        if response.status_code == 404 and not body.get("code"):
+            raise UpdateError(f"{client.base_url} has no update upload: is it central?")
+        detail = body.get("detail") or body.get("title") or f"HTTP {response.status_code}"
+        raise UpdateError(f"central refused the update: {detail}")
+    return body

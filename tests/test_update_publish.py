@@ -1,0 +1,286 @@
+"""Publishing to central over HTTP: central serves an update only when a box would take it.
+
+Regional IT runs ``edge admin publish --central URL`` against a real central
+(Litestar under uvicorn on 127.0.0.1). There is no upload password: central
+verifies every offer from the root pinned with ``edge central trust-updates``.
+Each attack below is refused with a one-line reason and leaves ``/updates``
+byte for byte as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tuf.api.metadata import Metadata
+from tuf.api.serialization.json import JSONSerializer
+
+from edge.provision import provision
+from edge.store import Store
+from edge.update.cycle import Options, update_once
+from edge.update.publish import offer_files
+from edge.update.repository import AdminRepo
+from tests.syncutil import CentralServer
+from tests.update_support import PASSWORD, run_edge
+
+COMPACT = JSONSerializer(compact=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> AdminRepo:
+    repo = AdminRepo.create(tmp_path / "repo")
+    repo.delegate("H29")
+    repo.delegate("H30")
+    repo.set_config({"min_dpi": 250})
+    return repo
+
+
+@pytest.fixture
+def central(tmp_path: Path, repo: AdminRepo) -> Iterator[CentralServer]:
+    with CentralServer(tmp_path / "central") as server:
+        done = run_edge(
+            "central",
+            "trust-updates",
+            "--data",
+            str(server.central.data),
+            "--root",
+            str(repo.metadata_dir / "1.root.json"),
+        )
+        assert done.returncode == 0, done.stderr
+        yield server
+
+
+def _served(central: CentralServer) -> dict[str, bytes]:
+    """Everything /updates serves, by relative path."""
+    root = central.central.data / "updates"
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def _publish(repo: AdminRepo, central: CentralServer) -> Any:
+    return run_edge("admin", "publish", "--repo", str(repo.path), "--central", central.url)
+
+
+def _offer(central: CentralServer, files: dict[str, bytes]) -> httpx.Response:
+    body = {"metadata": {n: base64.b64encode(d).decode() for n, d in files.items()}}
+    return httpx.post(f"{central.url}/v1/updates/offer", json=body, timeout=30)
+
+
+def _refused(response: httpx.Response, *words: str) -> None:
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "update_refused"
+    assert "\n" not in problem["detail"]
+    for word in words:
+        assert word in problem["detail"], problem["detail"]
+
+
+def _box(tmp_path: Path, repo: AdminRepo, office: str = "H29.01") -> Path:
+    state = tmp_path / f"box-{office}"
+    provision(
+        state,
+        office=office,
+        clerk="lan",
+        password=PASSWORD,
+        trust_root=repo.metadata_dir / "1.root.json",
+    )
+    return state
+
+
+def _settings(state: Path) -> dict[str, Any]:
+    store = Store.open(state)
+    try:
+        return store.settings().as_dict()
+    finally:
+        store.close()
+
+
+def _min_dpi(state: Path) -> int:
+    return _settings(state)["min_dpi"]
+
+
+def test_regional_it_publishes_over_http_and_a_box_takes_it(
+    tmp_path: Path, repo: AdminRepo, central: CentralServer
+) -> None:
+    repo.set_config({"job_idle_seconds": 60}, office="H29")
+
+    done = _publish(repo, central)
+    assert done.returncode == 0, done.stderr
+    # the fleet's and the province's configuration went up, once each
+    assert "2 target file(s)" in done.stdout, done.stdout
+    served = _served(central)
+    assert any(p.startswith("targets/o/H29/") for p in served)
+
+    box = _box(tmp_path, repo)
+    report = update_once(box, Options(source=f"{central.url}/updates"))
+    assert report.status == "updated", report
+    assert _min_dpi(box) == 250
+    assert _settings(box)["job_idle_seconds"] == 60
+
+    # nothing new: the second publish only refreshes the timestamp and uploads nothing
+    done = _publish(repo, central)
+    assert done.returncode == 0, done.stderr
+    assert "0 target file(s), 0 B uploaded" in done.stdout
+    assert {p for p in _served(central) if p.startswith("targets/")} == {
+        p for p in served if p.startswith("targets/")
+    }
+
+    repo.set_config({"min_dpi": 300})
+    assert _publish(repo, central).returncode == 0
+    assert update_once(box, Options(source=f"{central.url}/updates")).status == ("updated")
+    assert _min_dpi(box) == 300
+
+
+def test_central_without_a_trusted_root_refuses_and_says_what_to_run(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    with CentralServer(tmp_path / "bare") as bare:
+        response = _offer(bare, offer_files(repo.metadata_dir))
+        assert response.status_code == 409
+        assert response.json()["code"] == "updates_not_set_up"
+        done = _publish(repo, bare)
+        assert done.returncode != 0
+        assert "edge central trust-updates" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert _served(bare) == {}
+
+
+def test_metadata_signed_by_keys_central_does_not_trust_is_refused(
+    tmp_path: Path, repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    before = _served(central)
+    stranger = AdminRepo.create(tmp_path / "stranger")
+    stranger.set_config({"min_dpi": 72})
+    for _ in range(5):  # versions above the real ones
+        stranger.refresh()
+    _refused(_offer(central, offer_files(stranger.metadata_dir)), "bad signature")
+    assert _served(central) == before
+
+
+def test_tampered_metadata_is_refused(repo: AdminRepo, central: CentralServer) -> None:
+    assert _publish(repo, central).returncode == 0
+    before = _served(central)
+    repo.set_config({"min_dpi": 300})
+    files = offer_files(repo.metadata_dir)
+    name = max((n for n in files if n.endswith(".targets.json")), key=lambda n: int(n[:-13]))
+    md = Metadata.from_bytes(files[name])
+    md.signed.targets["fleet/config.json"].length += 1
+    files[name] = md.to_bytes(COMPACT)
+    _refused(_offer(central, files))
+    assert _served(central) == before
+
+
+def test_rollback_and_a_rewritten_timestamp_are_refused(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    old = offer_files(repo.metadata_dir)
+    repo.set_config({"min_dpi": 300})
+    assert _publish(repo, central).returncode == 0
+    before = _served(central)
+    _refused(_offer(central, old), "not newer")
+
+    # the same timestamp version with different (validly signed) content
+    current = offer_files(repo.metadata_dir)
+    md = Metadata.from_bytes(current["timestamp.json"])
+    md.signed.unrecognized_fields["x-note"] = "again"
+    md.signatures.clear()
+    keyid = repo.root_md().signed.roles["timestamp"].keyids[0]
+    md.sign(repo._signer(repo.root_md().signed.keys[keyid]))
+    current["timestamp.json"] = md.to_bytes(COMPACT)
+    _refused(_offer(central, current), "not newer")
+    assert _served(central) == before
+
+
+def test_a_province_cannot_publish_for_another_provinces_offices(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    before = _served(central)
+    repo._publish_json("province-H30", "o/H29.01/config.json", {"settings": {"min_dpi": 50}})
+    repo.refresh()
+    response = _offer(central, offer_files(repo.metadata_dir))
+    _refused(response, "province-H30", "o/H29.01/config.json", "delegation")
+    assert _served(central) == before
+
+
+def test_only_target_files_the_offer_names_are_accepted_and_only_whole(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    repo.set_config({"min_dpi": 300})
+    files = offer_files(repo.metadata_dir)
+    answer = _offer(central, files).json()
+    assert answer["published"] is False
+    [missing] = answer["missing"]
+    assert missing["path"].startswith("fleet/") and missing["path"].endswith(".config.json")
+    before = _served(central)
+
+    put = f"{central.url}/v1/updates/targets/"
+    evil = b'{"settings": {"min_dpi": 50}}'
+    stranger = f"fleet/{hashlib.sha256(evil).hexdigest()}.config.json"
+    response = httpx.put(put + stranger, content=evil)
+    _refused(response, "not waiting")
+    source = repo.targets_dir / missing["path"]
+    good = source.read_bytes()
+    _refused(httpx.put(put + missing["path"], content=good[:-1] + b" "), "does not match")
+    _refused(httpx.put(put + missing["path"], content=good + b"\n"), "longer")
+    assert _served(central) == before
+
+    assert httpx.put(put + missing["path"], content=good).json()["length"] == len(good)
+    answer = _offer(central, files).json()
+    assert answer["published"] is True
+
+
+def test_files_the_verification_did_not_load_are_not_published(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    repo.refresh()
+    files = offer_files(repo.metadata_dir)
+    files["77.targets.json"] = b'{"signed": "junk"}'
+    assert _offer(central, files).json()["published"] is True
+    assert "metadata/77.targets.json" not in _served(central)
+    assert "metadata/timestamp.json" in _served(central)
+
+
+def test_pinning_a_root_the_served_repository_does_not_chain_to_is_refused(
+    tmp_path: Path, repo: AdminRepo, central: CentralServer
+) -> None:
+    assert _publish(repo, central).returncode == 0
+    other = AdminRepo.create(tmp_path / "other")
+    data = central.central.data
+    fresh = tmp_path / "fresh-central"
+    fresh.mkdir()
+    (fresh / "updates").symlink_to(data / "updates")
+    done = run_edge(
+        "central",
+        "trust-updates",
+        "--data",
+        str(fresh),
+        "--root",
+        str(other.metadata_dir / "1.root.json"),
+    )
+    assert done.returncode != 0
+    assert "does not verify with this root" in done.stderr
+    done = run_edge(
+        "central",
+        "trust-updates",
+        "--data",
+        str(data),
+        "--root",
+        str(other.metadata_dir / "1.root.json"),
+    )
+    assert done.returncode != 0
+    assert "already trusts update root" in done.stderr
+    assert json.loads((data / "updates-gate" / "root.json").read_bytes())["signed"]["version"] >= 1
