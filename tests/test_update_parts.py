@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import socket
 import zipfile
 from pathlib import Path
 
@@ -261,8 +262,12 @@ def test_admin_cli_errors_are_one_line(tmp_path: Path, repo: AdminRepo) -> None:
     assert done.stderr.startswith("edge: error: unknown setting 'colour'")
     done = run_edge("admin", "delegate", "--repo", str(tmp_path / "nowhere"), "--province", "H1")
     assert done.returncode == 2 and "no update repository" in done.stderr
-    done = run_edge("admin", "publish", "--repo", str(repo.path), "--central", "https://c.example")
-    assert done.returncode == 2 and "publish to the folder central serves" in done.stderr
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        done = run_edge("admin", "publish", "--repo", str(repo.path), "--central", url)
+    assert done.returncode == 2 and f"cannot reach central at {url}" in done.stderr
+    assert done.stderr.count("\n") == 1
 
 
 def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(

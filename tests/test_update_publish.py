@@ -284,3 +284,36 @@ def test_pinning_a_root_the_served_repository_does_not_chain_to_is_refused(
     assert done.returncode != 0
     assert "already trusts update root" in done.stderr
     assert json.loads((data / "updates-gate" / "root.json").read_bytes())["signed"]["version"] >= 1
+
+
+def test_a_box_enrolled_without_a_root_pins_centrals_and_then_updates_from_it(
+    tmp_path: Path, repo: AdminRepo, central: CentralServer
+) -> None:
+    from edge.sync.client import enroll
+
+    assert _publish(repo, central).returncode == 0
+    state = tmp_path / "no-root"
+    provision(state, office="H29.02", clerk="lan", password=PASSWORD)
+    before = update_once(state, Options(source=f"{central.url}/updates"))
+    assert before.status == "failed" and "no trusted update root" in before.reason
+
+    answer = enroll(state, central.url, central.central.issue_token("H29.02"))
+    assert answer["update_root"] == "pinned version 1 from central"
+    report = update_once(state, Options(source=f"{central.url}/updates"))
+    assert report.status == "updated", report
+    assert _min_dpi(state) == 250
+
+    # a root pinned at provisioning is never replaced by what a central says
+    stranger = AdminRepo.create(tmp_path / "stranger")
+    own = tmp_path / "own-root"
+    provision(
+        own,
+        office="H29.03",
+        clerk="lan",
+        password=PASSWORD,
+        trust_root=stranger.metadata_dir / "1.root.json",
+    )
+    answer = enroll(own, central.url, central.central.issue_token("H29.03"))
+    assert answer["update_root"] == "kept (pinned at provisioning)"
+    pinned = (own / "update" / "root.json").read_bytes()
+    assert pinned == (stranger.metadata_dir / "1.root.json").read_bytes()

@@ -324,9 +324,31 @@ def enroll(
             "central": url.rstrip("/"),
             "rewrapped_keys": rewrapped,
             "keys_waiting_for_clerk": outbox.keys_waiting(store),
+            "update_root": _pin_update_root(state, answer.update_root),
         }
     finally:
         store.close()
+
+
+def _pin_update_root(state: Path, offered: str | None) -> str:
+    """Pin the update root central hands out, unless provisioning pinned one already.
+
+    Trust on first enrollment: as strong as the link's TLS and the one-time token;
+    ``edge init --trust-root`` at provisioning is stronger and always wins.
+    """
+    from edge.update import UpdateError
+    from edge.update.client import ROOT_FILE, pin_root, update_dir
+
+    if (update_dir(state) / ROOT_FILE).exists():
+        return "kept (pinned at provisioning)"
+    if not offered:
+        return "none (central trusts no update root yet)"
+    try:
+        version = pin_root(state, c.b64d(offered))
+    except (UpdateError, c.DocumentError) as exc:
+        log.warning("central's update root was not pinned: %s", exc)
+        return f"refused ({exc})"
+    return f"pinned version {version} from central"
 
 
 # -- a round ------------------------------------------------------------------------

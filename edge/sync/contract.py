@@ -198,6 +198,9 @@ class EnrollAnswer(msgspec.Struct):
     server_time: int
     head: Head
     settings: dict[str, Any]
+    # regional IT's update root (TUF root.json, base64) once central trusts one: a box
+    # provisioned without --trust-root pins it (docs/updates.md)
+    update_root: str | None = None
 
 
 class DeviceAnswer(msgspec.Struct):

@@ -26,7 +26,7 @@ from edge.update import UpdateError
 
 OFFER = "/v1/updates/offer"
 TARGETS = "/v1/updates/targets/"
-ATTEMPTS = 6
+ATTEMPTS = 5
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -102,7 +102,7 @@ def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[st
     """One request with retries; the body is a fresh iterator on every attempt."""
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),
-        wait=tenacity.wait_random_exponential(multiplier=0.5, max=30),
+        wait=tenacity.wait_random_exponential(multiplier=0.25, max=8),
         stop=tenacity.stop_after_attempt(ATTEMPTS),
         reraise=True,
     )

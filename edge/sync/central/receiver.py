@@ -33,6 +33,7 @@ from edge.sync.central import storage as st
 from edge.sync.central.blobs import BlobStore
 from edge.sync.central.committer import GroupCommitter
 from edge.sync.central.keys import CentralKeys
+from edge.update.gate import Gate
 from edge.vault import verify_signature
 
 log = logging.getLogger("edge.central")
@@ -303,6 +304,7 @@ class Central:
             .values(used_by=device_id, used_ms=now)
         )
         settings = self._effective_settings(conn, req.office)
+        update_root = Gate(self.data).trusted_root()
         return c.EnrollAnswer(
             device_id=device_id,
             office=req.office,
@@ -311,6 +313,7 @@ class Central:
             server_time=now,
             head=head,
             settings=settings,
+            update_root=c.b64e(update_root) if update_root else None,
         )
 
     def device_info(self, row: Any) -> c.DeviceAnswer:
