@@ -32,6 +32,7 @@ SERVICES = [
     "edge-central.service",
     "edge-tui@.service",
     "edge-update.service",
+    "edge-update-usb.service",
     "edge-firstboot.service",
     "edge-restart.service",
 ]
@@ -84,6 +85,26 @@ def test_unit_verifies_clean(fake_root: Path, unit: str) -> None:
     result = verify(fake_root, instance(unit))
     assert result.returncode == 0, result.stderr
     assert result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_a_mounted_stick_starts_the_usb_updater_with_the_stick_as_source(
+    fake_root: Path,
+) -> None:
+    """Enabling the unit hooks it to the stick's mount, the way the image enables it."""
+    done = subprocess.run(
+        [tool("systemctl"), f"--root={fake_root}", "enable", "edge-update-usb.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    wants = fake_root / "etc/systemd/system/media-edge\\x2dusb.mount.wants"
+    assert (wants / "edge-update-usb.service").is_symlink()
+    text = (UNITS / "edge-update-usb.service").read_text()
+    assert "--from /media/edge-usb" in text
+    assert "After=media-edge\\x2dusb.mount" in text
+    install = (REPO / "image-build/stage-edge/00-edge/files/install-edge.sh").read_text()
+    assert "edge-update-usb.service" in install
 
 
 def test_verify_catches_a_typo_and_a_missing_program(fake_root: Path) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
 import os
 import socket
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -316,3 +319,23 @@ def test_directory_fetcher_answers_404_for_missing_files(tmp_path: Path) -> None
 
     with pytest.raises(DownloadHTTPError):
         list(DirectoryFetcher()._fetch(f"file://{tmp_path}/2.root.json"))
+
+
+def test_a_second_update_attempt_waits_its_turn(tmp_path: Path, repo: AdminRepo) -> None:
+    """A stick starts two attempts on the image (daemon and unit): the second waits."""
+    state = _box(tmp_path, repo)
+    repo.set_config({"min_dpi": 280})
+    served = repo.export(tmp_path / "served")
+    lock = state / "update" / "lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    with pytest.raises(UpdateError, match="another update is still running"):
+        update_once(state, Options(source=str(served), lock_wait=0.3))
+    releaser = threading.Timer(1.0, os.close, args=(fd,))
+    releaser.start()
+    started = time.monotonic()
+    report = update_once(state, Options(source=str(served), lock_wait=10))
+    assert report.status == "updated", report
+    assert report.settings["min_dpi"][-1] == 280
+    assert time.monotonic() - started >= 0.9
+    releaser.join()

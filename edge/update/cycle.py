@@ -55,6 +55,7 @@ class Options:
     retry_bad: bool = False
     wall_ms: Callable[[], int] | None = None
     fetcher: FetcherInterface | None = None
+    lock_wait: float = 900.0
 
 
 @dataclass
@@ -105,15 +106,29 @@ class Report:
 
 
 @contextlib.contextmanager
-def _state_lock(state: Path) -> Iterator[None]:
+def _state_lock(state: Path, wait: float) -> Iterator[None]:
+    """One attempt at a time; a second one waits its turn (up to ``wait`` seconds).
+
+    On the image a stick starts two attempts at once: the daemon's (configuration
+    applies at once, /opt is read-only to it) and edge-update-usb.service's, which
+    must still run afterwards to install the release.
+    """
     folder = update_dir(state)
     folder.mkdir(parents=True, exist_ok=True)
     fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise UpdateError("another update is running on this box") from exc
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() >= deadline:
+                    raise UpdateError(
+                        f"another update is still running on this box after {wait:.0f} s: "
+                        "try again when it has finished"
+                    ) from exc
+                time.sleep(0.25)
         yield
     finally:
         os.close(fd)
@@ -164,7 +179,7 @@ def running_version(installer: Installer | None) -> str:
 
 
 def update_once(state: Path, options: Options) -> Report:
-    with _state_lock(state):
+    with _state_lock(state, options.lock_wait):
         keyring = Keyring.load(state)
         store = Store.open(state)
         try:
