@@ -16,19 +16,29 @@ bytes at the client and wire bytes (headers included) at the shaper. The
 baseline, measured in the same run over the same link, is a client without a
 metadata cache: it downloads every metadata file of the repository each time,
 which is what a check costs when verified metadata is not kept between runs.
+
+Regional IT's side is measured too: ``edge admin publish --central URL`` of a
+one-setting configuration change over the same shaped link (offer, upload the
+one new target, offer again; central verifies it as a box would), against a
+baseline that uploads the whole served repository (every metadata and target
+file, what copying the folder to central costs) to a sink on the same link.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +48,7 @@ from bench.shaper import ShapedLink  # noqa: E402
 from edge.provision import provision  # noqa: E402
 from edge.update.client import CountingFetcher, HttpFetcher  # noqa: E402
 from edge.update.cycle import Options, update_once  # noqa: E402
+from edge.update.gate import Gate  # noqa: E402
 from edge.update.repository import AdminRepo  # noqa: E402
 from tests.syncutil import CentralServer  # noqa: E402
 
@@ -83,6 +94,53 @@ def _baseline(repo: AdminRepo, url: str, link: ShapedLink) -> dict[str, float]:
         "seconds": time.perf_counter() - start,
         "requests": fetcher.traffic.requests,
         "payload": fetcher.traffic.bytes,
+        "wire": link.up + link.down,
+        "connections": link.connections,
+    }
+
+
+def _publish(repo: AdminRepo, link: ShapedLink, run: int) -> dict[str, float]:
+    """A fleet configuration change published over HTTP, signing included."""
+    repo.set_config({"update_check_minutes": 360 + run + 1})
+    link.reset()
+    start = time.perf_counter()
+    repo.publish(f"http://127.0.0.1:{link.port}")
+    return {
+        "seconds": time.perf_counter() - start,
+        "requests": 3,  # offer, one target, offer again
+        "payload": link.up,
+        "wire": link.up + link.down,
+        "connections": link.connections,
+    }
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_PUT(self) -> None:
+        remaining = int(self.headers["Content-Length"])
+        while remaining:
+            remaining -= len(self.rfile.read(min(remaining, 1 << 16)))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _copy_baseline(served: Path, link: ShapedLink) -> dict[str, float]:
+    """Every file of the served repository uploaded, one PUT each on a kept connection."""
+    files = sorted(p for p in served.rglob("*") if p.is_file())
+    link.reset()
+    start = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{link.port}") as client:
+        for path in files:
+            client.put(f"/{path.relative_to(served)}", content=path.read_bytes())
+    return {
+        "seconds": time.perf_counter() - start,
+        "requests": len(files),
+        "payload": sum(p.stat().st_size for p in files),
         "wire": link.up + link.down,
         "connections": link.connections,
     }
@@ -137,6 +195,20 @@ def main() -> None:
                     repo.publish(str(served))
                     province.append(_measure(state, url, link))
                     baseline.append(_baseline(repo, url, link))
+            Gate(central.central.data).pin((repo.metadata_dir / "1.root.json").read_bytes())
+            sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+            threading.Thread(target=sink.serve_forever, daemon=True).start()
+            publish, copy = [], []
+            with (
+                ShapedLink("127.0.0.1", central.port, rate_bps=args.rate, rtt_s=args.rtt) as up,
+                ShapedLink(
+                    "127.0.0.1", sink.server_address[1], rate_bps=args.rate, rtt_s=args.rtt
+                ) as to_sink,
+            ):
+                for run in range(args.runs):
+                    publish.append(_publish(repo, up, run))
+                    copy.append(_copy_baseline(served, to_sink))
+            sink.shutdown()
         sizes = {"timestamp": (served / "metadata" / "timestamp.json").stat().st_size}
         for role in ("snapshot", "targets", "province-H29"):
             newest = max(
@@ -160,6 +232,11 @@ def main() -> None:
         "results": results,
         "metadata sizes, bytes": sizes,
     }
+    publishing = {
+        "publish a fleet config change (HTTP)": _median(publish),
+        "baseline: copy the whole repository": _median(copy),
+    }
+    summary["publishing"] = publishing
     if args.json:
         print(json.dumps(summary, indent=1))
         return
@@ -173,6 +250,15 @@ def main() -> None:
         print(
             f"| {name} | {r['seconds']:.2f} | {r['seconds'] / base_s:.2f} | {r['requests']:.0f} "
             f"| {r['payload']:,.0f} | {r['wire']:,.0f} | {r['connections']:.0f} |"
+        )
+    copy_s = publishing["baseline: copy the whole repository"]["seconds"]
+    print("regional IT publishing over the same link (payload = bytes sent up):")
+    print("| what | time, s | × baseline | requests | payload up, B | on the wire, B |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in publishing.items():
+        print(
+            f"| {name} | {r['seconds']:.2f} | {r['seconds'] / copy_s:.2f} | {r['requests']:.0f} "
+            f"| {r['payload']:,.0f} | {r['wire']:,.0f} |"
         )
     ok = results["quiet check"]["requests"] <= 2 and results["quiet check"]["payload"] < 2048
     print(f"quiet check is a few small requests (≤ 2, < 2 KiB payload): {'PASS' if ok else 'FAIL'}")

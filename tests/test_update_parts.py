@@ -339,3 +339,43 @@ def test_a_second_update_attempt_waits_its_turn(tmp_path: Path, repo: AdminRepo)
     assert report.settings["min_dpi"][-1] == 280
     assert time.monotonic() - started >= 0.9
     releaser.join()
+
+
+def test_root_keys_kept_by_custodians_sign_only_when_a_threshold_is_brought(
+    tmp_path: Path,
+) -> None:
+    """Three custodians each hold one root key offline; any two rotate the timestamp key."""
+    repo_dir = tmp_path / "repo"
+    done = run_edge(
+        "admin", "init", "--repo", str(repo_dir), "--threshold", "2", "--root-keys", "3"
+    )
+    assert done.returncode == 0, done.stderr
+    sticks = [tmp_path / name for name in ("alice", "binh", "chau")]
+    for stick in sticks:
+        stick.mkdir()
+        done = run_edge("admin", "custody", "--repo", str(repo_dir), "--role", "root",
+                        "--out", str(stick))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert len(list(stick.glob("*.pem"))) == 1
+    done = run_edge("admin", "custody", "--repo", str(repo_dir), "--role", "root",
+                    "--out", str(tmp_path))  # fmt: skip
+    assert done.returncode == 2 and "each is with a custodian" in done.stderr
+    repo = AdminRepo(repo_dir)
+    assert all(place.endswith("offline") for place in repo.status()["keys"]["root"])
+    state = _box(tmp_path, repo)
+    keys_before = sorted(p.name for p in repo.keys_dir.glob("*.pem"))
+
+    rotate = ("admin", "rotate", "--repo", str(repo_dir), "--role", "timestamp")
+    done = run_edge(*rotate, "--key-dir", str(sticks[0]))
+    assert done.returncode == 2
+    assert "needs 2 root key signature(s), 1 found" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert repo.root_md().signed.version == 1
+    assert sorted(p.name for p in repo.keys_dir.glob("*.pem")) == keys_before
+
+    done = run_edge(*rotate, "--key-dir", str(sticks[0]), "--key-dir", str(sticks[2]))
+    assert done.returncode == 0, done.stderr
+    assert repo.root_md().signed.version == 2
+    report = _update(state, repo.export(tmp_path / "served"))
+    assert report.status in ("updated", "up-to-date"), report
+    assert report.metadata["roles"]["root"] == 2

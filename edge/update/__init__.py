@@ -5,13 +5,21 @@ keeps keys and signs metadata, ``client`` is the box side built on
 ``tuf.ngclient.Updater``, ``apply`` writes verified configuration, reference data
 and clerk changes into the store, ``install`` switches releases and rolls back,
 ``health`` is the self-test a new release must pass, ``schedule`` is the daemon's
-hook. TUF signing keys are TUF's domain and stay inside this package; the box's
-own keys and ciphertext stay in ``edge.vault``. docs/updates.md has the whole story.
+hook. ``gate`` is central's side of publishing, ``publish`` regional IT's HTTP
+upload to it. TUF signing keys are TUF's domain and stay inside this package; the
+box's own keys and ciphertext stay in ``edge.vault``. docs/updates.md has the whole
+story.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+
+# python-tuf narrates each signature check at INFO ("No signature for keyid …");
+# what matters reaches people as this package's own one-line outcomes.
+logging.getLogger("tuf").setLevel(logging.WARNING)
+logging.getLogger("securesystemslib").setLevel(logging.WARNING)
 
 USB_FOLDER = "commune-edge-updates"
 """The folder on a USB stick (or served by central) that holds ``metadata/`` and ``targets/``."""

@@ -24,7 +24,11 @@ Command = Callable[[argparse.Namespace], int]
 def _repo(args: argparse.Namespace):
     from edge.update.repository import AdminRepo
 
-    return AdminRepo(Path(args.repo).expanduser())
+    key_dirs = [Path(d).expanduser() for d in args.key_dir or ()]
+    for folder in key_dirs:
+        if not folder.is_dir():
+            raise UpdateError(f"--key-dir {folder} is not a folder: mount the key holder's medium")
+    return AdminRepo(Path(args.repo).expanduser(), key_dirs=key_dirs)
 
 
 def _value(text: str) -> Any:
@@ -109,6 +113,12 @@ def cmd_admin_clerk(args: argparse.Namespace) -> int:
 def cmd_admin_rotate(args: argparse.Namespace) -> int:
     version = _repo(args).rotate(args.role, threshold=args.threshold, keys=args.keys)
     print(f"{args.role} keys replaced; root is now version {version}")
+    return 0
+
+
+def cmd_admin_custody(args: argparse.Namespace) -> int:
+    moved = _repo(args).custody(args.role, Path(args.out).expanduser())
+    print(f"one {args.role} key moved to {moved}: keep that medium offline with its custodian")
     return 0
 
 
@@ -285,6 +295,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     def verb(name: str, func: Command, helptext: str) -> argparse.ArgumentParser:
         p = verbs.add_parser(name, help=helptext)
         p.add_argument("--repo", required=True, help="the update repository folder")
+        p.add_argument(
+            "--key-dir",
+            action="append",
+            metavar="DIR",
+            help="another folder with private keys (a custodian's stick); repeatable",
+        )
         p.set_defaults(func=func)
         return p
 
@@ -331,6 +347,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p = verb("usb", cmd_admin_usb, "write the repository to a USB stick")
     p.add_argument("--out", required=True, help="the stick's mount point")
+    p = verb("custody", cmd_admin_custody, "move one key of a role to a custodian's medium")
+    p.add_argument("--role", required=True, choices=["root", "targets", "snapshot", "timestamp"])
+    p.add_argument("--out", required=True, help="the custodian's mounted medium")
     verb("status", cmd_admin_status, "versions, provinces and the published release")
 
     p = sub.add_parser("update", help="check for signed updates and apply them")

@@ -31,7 +31,7 @@ import os
 import secrets
 import string
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,9 +92,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class AdminRepo:
     """One update repository on regional IT's machine."""
 
-    def __init__(self, path: Path, *, now: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        now: Callable[[], datetime] = _now,
+        key_dirs: Sequence[Path] = (),
+    ) -> None:
         self.path = path
         self.now = now
+        # folders holding private keys kept away from the repository: the root key
+        # custodians' sticks, a province team's key (``edge admin custody``)
+        self.key_dirs = list(key_dirs)
         if not (self.metadata_dir / "timestamp.json").exists():
             raise UpdateError(
                 f"no update repository in {path}: run 'edge admin init --repo {path}' first"
@@ -133,7 +142,7 @@ class AdminRepo:
         (path / "keys").chmod(0o700)
         stamp = now()
         holder = cls.__new__(cls)
-        holder.path, holder.now = path, now
+        holder.path, holder.now, holder.key_dirs = path, now, []
         root = Root(
             version=1,
             spec_version=SPEC_VERSION,
@@ -234,11 +243,58 @@ class AdminRepo:
             fh.write(signer.private_bytes)
         return key
 
+    def _key_file(self, keyid: str) -> Path | None:
+        for folder in (self.keys_dir, *self.key_dirs):
+            path = folder / f"{keyid}.pem"
+            if path.is_file():
+                return path
+        return None
+
     def _signer(self, key: Key) -> CryptoSigner | None:
-        path = self.keys_dir / f"{key.keyid}.pem"
-        if not path.exists():
+        path = self._key_file(key.keyid)
+        if path is None:
             return None
         return CryptoSigner(load_pem_private_key(path.read_bytes(), None), key)  # type: ignore[arg-type]
+
+    def custody(self, role: str, out: Path) -> Path:
+        """Move one private key of a top-level role out of the repository into ``out``.
+
+        Run once per custodian with their own medium: with root threshold 2 of 3, three
+        sticks each hold one root key, and any two of them (``--key-dir``) sign a new root.
+        """
+        if role not in TOP_LEVEL_ROLE_NAMES:
+            raise UpdateError(
+                f"{role} is not a top-level role (root, targets, snapshot, timestamp)"
+            )
+        if not out.is_dir():
+            raise UpdateError(f"{out} is not a folder: mount the custodian's medium first")
+        for keyid in self.root_md().signed.roles[role].keyids:
+            source = self.keys_dir / f"{keyid}.pem"
+            if source.is_file():
+                target = out / source.name
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(source.read_bytes())
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                _fsync_dir(out)
+                source.unlink()
+                _fsync_dir(self.keys_dir)
+                return target
+        raise UpdateError(f"no {role} key is left in {self.keys_dir}: each is with a custodian")
+
+    def key_locations(self) -> dict[str, list[str]]:
+        """Per top-level role, where each private key is: here, a --key-dir, or offline."""
+        root = self.root_md().signed
+        found: dict[str, list[str]] = {}
+        for role in ("root", "targets", "snapshot", "timestamp"):
+            places = []
+            for keyid in root.roles[role].keyids:
+                path = self._key_file(keyid)
+                where = "offline" if path is None else str(path.parent)
+                places.append(f"{keyid[:12]}… {where}")
+            found[role] = places
+        return found
 
     def _sign(
         self, md: Metadata, keyids: list[str], threshold: int, role: str, keys: dict[str, Key]
@@ -577,7 +633,13 @@ class AdminRepo:
             old_root.verify_delegate("root", md.signed_bytes, md.signatures)
             root.verify_delegate("root", md.signed_bytes, md.signatures)
         except Exception as exc:
-            raise UpdateError(f"the new root is not signed by enough root keys ({exc})") from exc
+            for keyid in root.keys.keys() - old_root.keys.keys():
+                (self.keys_dir / f"{keyid}.pem").unlink(missing_ok=True)
+            need = old_root.roles["root"].threshold
+            raise UpdateError(
+                f"a new root needs {need} root key signature(s), {len(md.signatures)} found: "
+                "bring the custodians' key folders with --key-dir (nothing was changed)"
+            ) from exc
         self._write_versioned("root", md)
         if role == "targets":
             targets = self.targets_md()
@@ -668,6 +730,7 @@ class AdminRepo:
         timestamp = self.timestamp_md().signed
         pointer = self.content("fleet/release.json")
         return {
+            "keys": self.key_locations(),
             "root": self.root_md().signed.version,
             "timestamp": timestamp.version,
             "timestamp_expires": timestamp.expires.isoformat(),
