@@ -251,6 +251,41 @@ def test_expired_timestamp_is_refused_while_the_clock_is_set_back(world: World) 
     _refused(world, before, report, "expired", "time floor", "timestamp")
 
 
+def test_a_fresh_box_with_its_clock_set_back_refuses_metadata_older_than_its_root(
+    tmp_path: Path,
+) -> None:
+    """Before any update the time floor is the pinned root's signing time, not zero."""
+    real = datetime.now(UTC).replace(microsecond=0)
+    old = AdminRepo.create(tmp_path / "repo", now=lambda: real - timedelta(days=40))
+    old.set_config({"min_dpi": 150})
+    stale = old.export(tmp_path / "stale-mirror")  # captured then; expired 33 days ago
+    repo = AdminRepo(tmp_path / "repo")
+    repo.rotate("root")  # signed today: the root new boxes are provisioned with
+    state = tmp_path / "fresh-box"
+    provision(
+        state,
+        office="H29.01",
+        clerk="lan",
+        password=PASSWORD,
+        trust_root=repo.metadata_dir / "2.root.json",
+    )
+    store = Store.open(state)
+    try:
+        assert store.clock.floor_ms >= int(real.timestamp() * 1000)
+        before = store.settings().min_dpi
+    finally:
+        store.close()
+    set_back = int((real - timedelta(days=38)).timestamp() * 1000)  # the mirror looks fresh
+    report = update_once(state, Options(source=str(stale), wall_ms=lambda: set_back))
+    assert report.status == "refused", report
+    assert "expired" in report.reason and "time floor" in report.reason, report.reason
+    store = Store.open(state)
+    try:
+        assert store.settings().min_dpi == before
+    finally:
+        store.close()
+
+
 def test_a_box_whose_clock_says_1970_still_takes_a_valid_update(world: World) -> None:
     world.repo.set_config({"min_dpi": 300})
     world.publish()

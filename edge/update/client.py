@@ -88,7 +88,31 @@ def pin_root(state: Path, data: bytes) -> int:
             return md.signed.version
         raise UpdateError(f"{target} is pinned already: the trusted root only moves by rotation")
     _atomic_write(target, data)
+    _raise_floor(state, md)
     return md.signed.version
+
+
+def _raise_floor(state: Path, md: Metadata[Root]) -> None:
+    """The root's signing time (``SIGNED_AT``, under its signatures) becomes the box's first
+    time floor: before any update or sync, a clock set back cannot revive metadata that
+    expired before regional IT signed the root the box trusts."""
+    value = md.signed.unrecognized_fields.get(SIGNED_AT)
+    if not isinstance(value, str):
+        return
+    try:
+        signed_ms = parse_iso(value)
+    except ValueError:
+        return
+    from edge.store import DB_FILE, Store
+
+    if not (state / DB_FILE).exists():
+        return
+    store = Store.open(state)
+    try:
+        with store.transaction():
+            store.clock.observe(signed_ms)
+    finally:
+        store.close()
 
 
 def pinned_root(state: Path) -> bytes:

@@ -148,6 +148,7 @@ class AdminRepo:
             spec_version=SPEC_VERSION,
             expires=stamp + timedelta(days=EXPIRY_DAYS["root"]),
             consistent_snapshot=True,
+            unrecognized_fields={SIGNED_AT: _iso(stamp)},
         )
         for _ in range(root_keys):
             root.add_key(holder._new_key(), "root")
@@ -390,7 +391,7 @@ class AdminRepo:
                 length=len(data),
                 hashes={"sha256": hashlib.sha256(data).hexdigest()},
             ),
-            unrecognized_fields={SIGNED_AT: stamp.isoformat().replace("+00:00", "Z")},
+            unrecognized_fields={SIGNED_AT: _iso(stamp)},
         )
         md = Metadata(timestamp)
         self._sign_role("timestamp", md)
@@ -619,6 +620,7 @@ class AdminRepo:
             root.roles[role].threshold = threshold
         root.version += 1
         root.expires = self.now() + timedelta(days=EXPIRY_DAYS["root"])
+        root.unrecognized_fields[SIGNED_AT] = _iso(self.now())
         md = Metadata(root)
         md.signatures.clear()
         signers = {
@@ -747,6 +749,10 @@ class AdminRepo:
 
 def _overlaps(a: str, b: str) -> bool:
     return any(x == y or x.startswith((f"{y}.", f"{y}-")) for x, y in ((a, b), (b, a)))
+
+
+def _iso(stamp: datetime) -> str:
+    return stamp.isoformat().replace("+00:00", "Z")
 
 
 def _json(document: Any) -> bytes:
