@@ -117,7 +117,7 @@ def test_tampered_target_file(world: World) -> None:
     before = world.view()
     world.repo.set_config({"min_dpi": 300})
     world.publish()
-    info = world.repo.targets_md().signed.targets["fleet/config.json"]
+    info = world.repo.targets_md("fleet").signed.targets["fleet/config.json"]
     target = world.served / "targets" / "fleet" / f"{info.hashes['sha256']}.config.json"
     target.write_bytes(target.read_bytes().replace(b"300", b"100"))
     _refused(world, before, world.update(), "tampered", "hash")
@@ -130,11 +130,11 @@ def test_tampered_metadata(world: World) -> None:
     evil = json.dumps({"settings": {"min_dpi": 72}}).encode()
     info = TargetFile.from_data("fleet/config.json", evil, ["sha256"])
     (world.served / "targets" / "fleet" / f"{info.hashes['sha256']}.config.json").write_bytes(evil)
-    path = world.served_file("targets")
+    path = world.served_file("fleet")
     md = Metadata.from_bytes(path.read_bytes())
     md.signed.targets["fleet/config.json"] = info
     path.write_bytes(md.to_bytes(COMPACT))
-    _refused(world, before, world.update(), "bad signature", "targets")
+    _refused(world, before, world.update(), "bad signature", "fleet")
 
 
 def test_metadata_signed_by_a_revoked_key(world: World) -> None:
@@ -155,6 +155,26 @@ def test_metadata_signed_by_a_revoked_key(world: World) -> None:
     md.sign(old_key)
     path.write_bytes(md.to_bytes(COMPACT))
     _refused(world, before, world.update(), "bad signature", "timestamp")
+
+
+def test_fleet_content_signed_by_the_replaced_fleet_key(world: World) -> None:
+    old_key = world.key_of("fleet")
+    done = run_edge("admin", "rotate", "--repo", str(world.repo.path), "--role", "fleet")
+    assert done.returncode == 0, done.stderr
+    world.publish()
+    assert world.update().status in ("up-to-date", "updated")
+    before = world.view()
+    evil = {"settings": {"min_dpi": 50}}
+    info = world.repo._write_target("fleet/config.json", json.dumps(evil).encode())
+    md = world.repo.targets_md("fleet")
+    md.signed.targets["fleet/config.json"] = info
+    md.signed.version += 1
+    md.signatures.clear()
+    md.sign(old_key)
+    world.repo._write_versioned("fleet", md)
+    world.repo._snapshot_and_timestamp()
+    world.publish()
+    _refused(world, before, world.update(), "bad signature", "fleet")
 
 
 def test_a_province_cannot_sign_another_provinces_role(world: World) -> None:
@@ -304,7 +324,7 @@ def test_a_box_whose_clock_says_1970_still_takes_a_valid_update(world: World) ->
 def test_refusal_is_one_line_and_exit_code_3_on_the_command_line(world: World) -> None:
     world.repo.set_config({"min_dpi": 300})
     world.publish()
-    info = world.repo.targets_md().signed.targets["fleet/config.json"]
+    info = world.repo.targets_md("fleet").signed.targets["fleet/config.json"]
     target = world.served / "targets" / "fleet" / f"{info.hashes['sha256']}.config.json"
     target.write_bytes(b"x" * info.length)
     done = run_edge("update", "--state", str(world.state), "--once", "--from", str(world.served))

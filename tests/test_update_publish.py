@@ -172,7 +172,7 @@ def test_tampered_metadata_is_refused(repo: AdminRepo, central: CentralServer) -
     before = _served(central)
     repo.set_config({"min_dpi": 300})
     files = offer_files(repo.metadata_dir)
-    name = max((n for n in files if n.endswith(".targets.json")), key=lambda n: int(n[:-13]))
+    name = max((n for n in files if n.endswith(".fleet.json")), key=lambda n: int(n[:-11]))
     md = Metadata.from_bytes(files[name])
     md.signed.targets["fleet/config.json"].length += 1
     files[name] = md.to_bytes(COMPACT)

@@ -25,6 +25,11 @@ USB_FOLDER = "commune-edge-updates"
 """The folder on a USB stick (or served by central) that holds ``metadata/`` and ``targets/``."""
 
 PROVINCE_PREFIX = "province-"
+FLEET_ROLE = "fleet"
+"""The delegated role for fleet-wide content (``fleet/*``): changing the fleet's
+configuration then re-signs this small role, not the targets role that carries every
+province delegation, so a box downloads ~0.5 KB of metadata instead of ~13 KB."""
+FLEET_PATHS = ["fleet/*"]
 RELEASE_PREFIX = "releases/commune-edge-"
 SIGNED_AT = "x-edge-signed-at"
 """Extra field in timestamp metadata: when it was signed. Covered by the signature, it

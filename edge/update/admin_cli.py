@@ -112,7 +112,10 @@ def cmd_admin_clerk(args: argparse.Namespace) -> int:
 
 def cmd_admin_rotate(args: argparse.Namespace) -> int:
     version = _repo(args).rotate(args.role, threshold=args.threshold, keys=args.keys)
-    print(f"{args.role} keys replaced; root is now version {version}")
+    if args.role == "fleet":
+        print("fleet key replaced: targets now delegates fleet/* to the new key only")
+    else:
+        print(f"{args.role} keys replaced; root is now version {version}")
     return 0
 
 
@@ -336,7 +339,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--office-key", action="append", help="a box's office public key file (repeatable)"
     )
     p = verb("rotate", cmd_admin_rotate, "replace a top-level role's keys (new root version)")
-    p.add_argument("--role", required=True, choices=["root", "targets", "snapshot", "timestamp"])
+    p.add_argument("--role", required=True, choices=["root", "targets", "snapshot", "timestamp", "fleet"])
     p.add_argument("--threshold", type=int)
     p.add_argument("--keys", type=int, help="how many new keys (default: as many as before)")
     p = verb("publish", cmd_admin_publish, "refresh the timestamp and publish to central")

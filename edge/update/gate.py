@@ -193,13 +193,6 @@ class Gate:
         if "timestamp.json" not in files:
             raise Refused("the offer has no timestamp.json: nothing would change for the boxes")
         with self._lock():
-            served_meta = self.served / "metadata"
-            for name, data in files.items():
-                existing = served_meta / name
-                if name != "timestamp.json" and existing.exists() and existing.read_bytes() != data:
-                    raise Refused(
-                        f"{name} is already published with different content: sign a new version"
-                    )
             served = self._served_timestamp()
             offered = _version_of(files["timestamp.json"]) or 0
             stale = served is not None and offered <= (_version_of(served) or 0)
@@ -211,6 +204,16 @@ class Gate:
             pinned = self.pinned()
             with self._updater(files, pinned) as (updater, cache):
                 self._refresh(updater)
+                served_meta = self.served / "metadata"
+                for name, data in files.items():
+                    existing = served_meta / name
+                    if name == "timestamp.json" or not existing.exists():
+                        continue
+                    if existing.read_bytes() != data:
+                        raise Refused(
+                            f"{name} is already published with different content: "
+                            "sign a new version"
+                        )
                 trusted = updater._trusted_set
                 missing = [t for t in self._targets(updater) if not self._held(t)]
                 if missing:

@@ -55,6 +55,8 @@ from tuf.api.serialization.json import JSONSerializer
 from edge.settings import Settings
 from edge.update import (
     CODE,
+    FLEET_PATHS,
+    FLEET_ROLE,
     PROVINCE_PREFIX,
     RELEASE_PREFIX,
     SIGNED_AT,
@@ -168,6 +170,7 @@ class AdminRepo:
         holder._sign_role("targets", targets_md)
         holder._write_versioned("targets", targets_md)
         holder._snapshot_and_timestamp(first=True)
+        holder._delegate_role(FLEET_ROLE, FLEET_PATHS)
         (path / "README.txt").write_text(
             "Commune Edge update repository. keys/ holds private signing keys: never copy it\n"
             "to a USB stick or to central. Boxes need metadata/1.root.json at provisioning\n"
@@ -211,6 +214,20 @@ class AdminRepo:
             for name in delegations.roles
             if name.startswith(PROVINCE_PREFIX)
         ]
+
+    def _delegated(self) -> list[str]:
+        delegations = self.targets_md().signed.delegations
+        if delegations is None or delegations.roles is None:
+            return []
+        return list(delegations.roles)
+
+    def fleet_role(self) -> str:
+        """Where fleet-wide content is signed: the fleet role, or targets in a repository
+        made before the fleet role existed."""
+        return FLEET_ROLE if FLEET_ROLE in self._delegated() else "targets"
+
+    def _targets_roles(self) -> list[str]:
+        return ["targets", *self._delegated()]
 
     def province_for(self, office: str) -> str:
         """The province whose delegation covers an office code (or prefix)."""
@@ -420,8 +437,14 @@ class AdminRepo:
             for other in existing:
                 if _overlaps(province, other):
                     raise UpdateError(f"province {province} overlaps province {other}")
+        return self._delegate_role(role, province_paths(province))
+
+    def _delegate_role(self, role: str, paths: list[str]) -> str:
+        """Delegate ``paths`` to ``role`` with a fresh key, or give an existing role a new
+        key (the old one is revoked and its file retired)."""
         key = self._new_key()
         replaced: list[str] = []
+        existing = role in self._delegated()
 
         def change(targets: Targets) -> None:
             if targets.delegations is None:
@@ -438,13 +461,13 @@ class AdminRepo:
                     keyids=[],
                     threshold=1,
                     terminating=True,
-                    paths=province_paths(province),
+                    paths=paths,
                 ),
             )
             targets.add_key(key, role)
 
         expires = self.now() + timedelta(days=EXPIRY_DAYS["province"])
-        if province in existing:
+        if existing:
             delegated = self.targets_md(role)
             self._bump(delegated, EXPIRY_DAYS["province"])
         else:
@@ -475,7 +498,8 @@ class AdminRepo:
 
     def release(self, version: str, wheels_dir: Path, *, allow_incomplete: bool = False) -> str:
         """Publish a release bundle and point the fleet at it; returns the bundle's path."""
-        pointer = self.content("fleet/release.json")
+        fleet = self.fleet_role()
+        pointer = self.content("fleet/release.json", fleet)
         if pointer is not None:
             current = json.loads(pointer)["version"]
             if version_key(version) <= version_key(current):
@@ -495,16 +519,22 @@ class AdminRepo:
         pointer_data = _json({"version": version, "target": path})
         pointer_info = self._write_target("fleet/release.json", pointer_data)
 
-        def change(targets: Targets) -> None:
+        def bundle_in(targets: Targets) -> None:
             targets.targets[path] = info
+
+        def pointer_in(targets: Targets) -> None:
             targets.targets["fleet/release.json"] = pointer_info
 
-        self._edit_targets("targets", change)
+        # the bundle is code: only the national targets role signs it; the pointer is
+        # fleet content. One snapshot names both new versions.
+        self._edit_targets_only("targets", bundle_in)
+        self._edit_targets_only(fleet, pointer_in)
+        self._snapshot_and_timestamp()
         return path
 
     def _scope(self, office: str | None, name: str) -> tuple[str, str]:
         if office is None:
-            return "targets", f"fleet/{name}"
+            return self.fleet_role(), f"fleet/{name}"
         office = office.strip().upper()
         if not CODE.match(office):
             raise UpdateError(f"office code {office!r} is not valid")
@@ -600,9 +630,13 @@ class AdminRepo:
         The new root is signed by the old root's threshold and the new one's, so boxes
         can follow the chain; the replaced private keys move to keys/revoked/.
         """
+        if role == FLEET_ROLE and role in self._delegated():
+            self._delegate_role(FLEET_ROLE, FLEET_PATHS)
+            return self.root_md().signed.version
         if role not in TOP_LEVEL_ROLE_NAMES:
             raise UpdateError(
-                f"{role} is not a top-level role (root, targets, snapshot, timestamp)"
+                f"{role} is not a top-level role (root, targets, snapshot, timestamp) "
+                "or the fleet role"
             )
         old_md = self.root_md()
         old_root = old_md.signed
@@ -661,7 +695,7 @@ class AdminRepo:
         """
         stamp = self.now()
         changed = False
-        for role in ["targets", *(f"{PROVINCE_PREFIX}{p}" for p in self.provinces())]:
+        for role in self._targets_roles():
             md = self.targets_md(role)
             if md.signed.expires - stamp < timedelta(days=30):
                 self._bump(md, EXPIRY_DAYS["targets" if role == "targets" else "province"])
@@ -730,7 +764,7 @@ class AdminRepo:
 
     def status(self) -> dict[str, Any]:
         timestamp = self.timestamp_md().signed
-        pointer = self.content("fleet/release.json")
+        pointer = self.content("fleet/release.json", self.fleet_role())
         return {
             "keys": self.key_locations(),
             "root": self.root_md().signed.version,
@@ -742,7 +776,7 @@ class AdminRepo:
         }
 
     def target_paths(self) -> Iterator[tuple[str, str]]:
-        for role in ["targets", *(f"{PROVINCE_PREFIX}{p}" for p in self.provinces())]:
+        for role in self._targets_roles():
             for path in self.targets_md(role).signed.targets:
                 yield role, path
 
