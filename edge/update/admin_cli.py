@@ -338,8 +338,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--office-key", action="append", help="a box's office public key file (repeatable)"
     )
-    p = verb("rotate", cmd_admin_rotate, "replace a top-level role's keys (new root version)")
-    p.add_argument("--role", required=True, choices=["root", "targets", "snapshot", "timestamp", "fleet"])
+    p = verb("rotate", cmd_admin_rotate, "replace a top-level role's keys, or the fleet key")
+    p.add_argument(
+        "--role", required=True, choices=["root", "targets", "snapshot", "timestamp", "fleet"]
+    )
     p.add_argument("--threshold", type=int)
     p.add_argument("--keys", type=int, help="how many new keys (default: as many as before)")
     p = verb("publish", cmd_admin_publish, "refresh the timestamp and publish to central")
