@@ -18,6 +18,7 @@ import httpx
 from edge.store import Store
 from edge.sync.central.receiver import Central
 from edge.sync.client import enroll, sync_once
+from edge.update import demo as update_demo
 from edge.vault import Keyring
 
 RESULT_READY = 9
@@ -65,6 +66,7 @@ def show_central(base: Path, state: Path, clerk: str, password: str) -> None:
         store = Store.open(state)
         office = store.meta("office") or "H29.01"
         store.close()
+        updates = update_demo.prepare(base, data)
         token = central.issue_token(office)
         session = Keyring.load(state).unlock(clerk, password)
         try:
@@ -73,7 +75,8 @@ def show_central(base: Path, state: Path, clerk: str, password: str) -> None:
             session.close()
         print(
             f"Box enrolled as device {enrolled['device']}; "
-            f"{enrolled['rewrapped_keys']} data key(s) re-wrapped to central"
+            f"{enrolled['rewrapped_keys']} data key(s) re-wrapped to central; "
+            f"update root {enrolled['update_root']}"
         )
         report = sync_once(state)
         print(
@@ -103,6 +106,7 @@ def show_central(base: Path, state: Path, clerk: str, password: str) -> None:
                     f"  {row['code'] or '(chưa gán mã)':32} sync={row['sync']:13} "
                     f"central_status={row['central_status']}"
                 )
+        update_demo.publish_and_update(updates, url, state)
         central.close()
     finally:
         proc.terminate()
