@@ -237,7 +237,8 @@ def test_only_target_files_the_offer_names_are_accepted_and_only_whole(
     _refused(httpx.put(put + missing["path"], content=good + b"\n"), "longer")
     assert _served(central) == before
 
-    assert httpx.put(put + missing["path"], content=good).json()["length"] == len(good)
+    received = httpx.put(put + missing["path"], content=good).json()
+    assert received == {"path": missing["path"], "offset": len(good), "complete": True}
     answer = _offer(central, files).json()
     assert answer["published"] is True
 
@@ -317,3 +318,32 @@ def test_a_box_enrolled_without_a_root_pins_centrals_and_then_updates_from_it(
     assert answer["update_root"] == "kept (pinned at provisioning)"
     pinned = (own / "update" / "root.json").read_bytes()
     assert pinned == (stranger.metadata_dir / "1.root.json").read_bytes()
+
+
+def test_a_cut_upload_resumes_where_central_stopped(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    """Regional IT's link drops mid-file: the next publish sends only the rest."""
+    assert _publish(repo, central).returncode == 0
+    catalogue = [{"code": f"1.{n:06d}", "name": f"Thủ tục số {n}"} for n in range(8000)]
+    repo.set_reference("procedures", catalogue)
+    files = offer_files(repo.metadata_dir)
+    [missing] = _offer(central, files).json()["missing"]
+    data = (repo.targets_dir / missing["path"]).read_bytes()
+    assert len(data) > 200_000
+    url = f"{central.url}/v1/updates/targets/{missing['path']}"
+    half = len(data) // 2
+
+    first = httpx.patch(url, content=data[:half], headers={"Upload-Offset": "0"})
+    assert first.json() == {"path": missing["path"], "offset": half, "complete": False}
+    assert httpx.head(url).headers["Upload-Offset"] == str(half)
+    wrong = httpx.patch(url, content=data[10:20], headers={"Upload-Offset": "10"})
+    assert wrong.status_code == 409
+    assert wrong.json()["code"] == "offset_mismatch" and wrong.json()["offset"] == half
+    assert not any(p.endswith(".reference.json") for p in _served(central) if "fleet/" in p)
+
+    done = _publish(repo, central)
+    assert done.returncode == 0, done.stderr
+    assert f"1 target file(s), {len(data) - half:,} B uploaded" in done.stdout, done.stdout
+    served = _served(central)
+    assert served[f"targets/{missing['path']}"] == data

@@ -558,5 +558,8 @@ class UpdateAnswer(msgspec.Struct):
 
 
 class TargetReceived(msgspec.Struct):
+    """``offset``: the bytes central now holds; ``complete`` once verified and published."""
+
     path: str
-    length: int
+    offset: int
+    complete: bool

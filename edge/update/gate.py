@@ -31,6 +31,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from tuf.api import exceptions
@@ -93,43 +94,75 @@ class OfferFetcher(FetcherInterface):
         return iter([file.read_bytes()])
 
 
-class Upload:
-    """One target file arriving: counted and hashed as it comes, kept only if both match."""
+class OffsetMismatch(Refused):
+    """A resumed upload that does not start where central's partial copy ends."""
 
-    def __init__(self, target: Path, length: int, sha256: str) -> None:
+    def __init__(self, path: str, offset: int) -> None:
+        super().__init__(f"{path}: central holds {offset} B of it; resume from there")
+        self.offset = offset
+
+
+class Upload:
+    """One target file arriving, resumable across cut links.
+
+    Bytes append to a partial file named by the file's signed SHA-256 (outside
+    /updates); a cut leaves it for the next attempt, which resumes at its size.
+    When the signed length is reached the whole file is hashed and, only if it
+    matches, moved into /updates. One writer at a time per file (a lock on the
+    partial), also across several ``edge central serve`` processes.
+    """
+
+    def __init__(
+        self, name: str, target: Path, partial: Path, length: int, sha256: str, offset: int
+    ) -> None:
+        self.name = name
         self.target = target
+        self.partial = partial
         self.length = length
         self.sha256 = sha256
-        self.size = 0
-        self.digest = hashlib.sha256()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        self.tmp = Path(tmp)
-        self.out = os.fdopen(fd, "wb")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        self.out = partial.open("ab")
+        try:
+            fcntl.flock(self.out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self.out.close()
+            raise Refused(f"another upload of {name} is in progress: try again later") from exc
+        self.size = self.out.tell()
+        if self.size != offset:
+            self.out.close()
+            raise OffsetMismatch(name, self.size)
 
     def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.size > self.length:
-            raise Refused(f"{self.target.name} is longer than its signed {self.length} B")
-        self.digest.update(chunk)
+        if self.size + len(chunk) > self.length:
+            self.out.close()
+            self.partial.unlink(missing_ok=True)
+            raise Refused(f"{self.name} is longer than its signed {self.length} B")
         self.out.write(chunk)
+        self.size += len(chunk)
 
     def finish(self) -> int:
+        """Keep what arrived; returns the offset now held (the length once complete)."""
         self.out.flush()
         os.fsync(self.out.fileno())
+        if self.size < self.length:
+            self.out.close()
+            return self.size
+        digest = hashlib.sha256()
+        with self.partial.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
         self.out.close()
-        if self.size != self.length or self.digest.hexdigest() != self.sha256:
-            raise Refused(
-                f"{self.target.name} does not match its signed length and hash "
-                f"({self.size} of {self.length} B arrived)"
-            )
-        os.replace(self.tmp, self.target)
+        if digest.hexdigest() != self.sha256:
+            self.partial.unlink(missing_ok=True)
+            raise Refused(f"{self.name} does not match its signed length and hash: send it again")
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.partial, self.target)
+        _fsync_dir(self.target.parent)
         return self.size
 
     def abort(self) -> None:
-        """Drop a partial file (a no-op after ``finish``)."""
+        """Release the file (a no-op after ``finish``); what arrived stays for a resume."""
         self.out.close()
-        self.tmp.unlink(missing_ok=True)
 
 
 class Gate:
@@ -343,8 +376,8 @@ class Gate:
     # -- target files ------------------------------------------------------------------------
 
     def receive(self, path: str, chunks: Iterable[bytes]) -> int:
-        """Store one target file an offer asked for; returns its length."""
-        upload = self.begin(path)
+        """Store one whole target file an offer asked for; returns the bytes held."""
+        upload = self.begin(path, restart=True)
         try:
             for chunk in chunks:
                 upload.write(chunk)
@@ -352,8 +385,7 @@ class Gate:
         finally:
             upload.abort()
 
-    def begin(self, path: str) -> Upload:
-        """Start receiving a target file: only one the pending offer names is accepted."""
+    def _expected(self, path: str) -> dict[str, Any]:
         if not _TARGET_NAME.match(path) or ".." in path.split("/"):
             raise Refused(f"{path!r} is not a target file name")
         try:
@@ -365,7 +397,28 @@ class Gate:
             raise Refused(
                 f"central is not waiting for {path}: offer the metadata that names it first"
             )
-        return Upload(self.served / "targets" / path, expected["length"], expected["sha256"])
+        return expected
+
+    def _partial(self, sha256: str) -> Path:
+        return self.home / "partial" / sha256
+
+    def offset(self, path: str) -> tuple[int, int]:
+        """How much of a pending target central holds, and its signed length."""
+        expected = self._expected(path)
+        length = expected["length"]
+        if self._held(Missing(path, length, expected["sha256"])):
+            return length, length
+        partial = self._partial(expected["sha256"])
+        return (partial.stat().st_size if partial.exists() else 0), length
+
+    def begin(self, path: str, offset: int = 0, *, restart: bool = False) -> Upload:
+        """Start (or resume at ``offset``) receiving a target file the pending offer names."""
+        expected = self._expected(path)
+        partial = self._partial(expected["sha256"])
+        if restart:
+            partial.unlink(missing_ok=True)
+        target = self.served / "targets" / path
+        return Upload(path, target, partial, expected["length"], expected["sha256"], offset)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -428,6 +481,14 @@ def _refused(exc: Exception) -> Refused:
     return Refused(f"{type(exc).__name__}: {message}")
 
 
+def _fsync_dir(path: Path) -> None:
+    dirfd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -436,8 +497,4 @@ def _write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
+    _fsync_dir(path.parent)

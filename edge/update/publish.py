@@ -1,7 +1,9 @@
 """Regional IT's side of publishing over HTTP: ``edge admin publish --central URL``.
 
 Offer the current metadata; upload the target files central answers are
-missing (a release bundle only the first time); offer again, which publishes.
+missing (a release bundle only the first time), each resumable: after a cut the
+next attempt asks central how much it holds (HEAD, ``Upload-Offset``) and sends
+only the rest (PATCH); offer again, which publishes.
 Central verifies each step as a box would (edge/update/gate.py), so this side
 needs no credential beyond the signing keys it already used. Transient failures
 (a dropped connection, 429/503) are retried with exponential backoff and jitter;
@@ -13,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from edge.update import UpdateError
 
 OFFER = "/v1/updates/offer"
 TARGETS = "/v1/updates/targets/"
+OFFSET = "Upload-Offset"
 ATTEMPTS = 5
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -77,29 +80,69 @@ def publish(metadata_dir: Path, targets_dir: Path, central: str) -> Published:
                     raise UpdateError(
                         f"central asks for {missing['path']}, which is not in {targets_dir}"
                     )
-                _call(
-                    client,
-                    "PUT",
-                    TARGETS + missing["path"],
-                    content=lambda path=source: _blocks(path),
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Length": str(source.stat().st_size),
-                    },
-                )
+                size += _upload(client, missing["path"], source)
                 uploaded.append(missing["path"])
-                size += source.stat().st_size
     raise UpdateError("central kept asking for target files after they were uploaded")
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
+def _blocks(path: Path, offset: int, sent: list[int]) -> Iterator[bytes]:
     with path.open("rb") as fh:
+        fh.seek(offset)
         while block := fh.read(1 << 20):
+            sent[0] += len(block)
             yield block
 
 
+def _upload(client: httpx.Client, name: str, source: Path) -> int:
+    """Send one target file, resuming where central's copy ends; returns the bytes sent.
+
+    A cut link costs the retry a HEAD and the rest of the file, not the whole file.
+    """
+    url = TARGETS + name
+    length = source.stat().st_size
+    sent = [0]
+
+    def attempt() -> dict[str, Any]:
+        offset = int(_head(client, url)[OFFSET])
+        if offset >= length:
+            return {"complete": True}
+        return _once(
+            client,
+            "PATCH",
+            url,
+            content=_blocks(source, offset, sent),
+            headers={
+                "Content-Type": "application/offset+octet-stream",
+                "Content-Length": str(length - offset),
+                OFFSET: str(offset),
+            },
+        )
+
+    answer = _retrying(client, attempt)
+    if not answer.get("complete"):
+        raise UpdateError(f"central did not take all of {name}: publish again to resume")
+    return sent[0]
+
+
+def _head(client: httpx.Client, url: str) -> httpx.Headers:
+    try:
+        response = client.head(url)
+    except httpx.TransportError as exc:
+        raise _Transient(str(exc) or type(exc).__name__) from exc
+    if response.status_code in (429, 502, 503, 504):
+        raise _Transient(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise UpdateError(f"central will not take {url.removeprefix(TARGETS)} (HTTP "
+                          f"{response.status_code}): offer the metadata again")  # fmt: skip
+    return response.headers
+
+
 def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-    """One request with retries; the body is a fresh iterator on every attempt."""
+    """One request with retries."""
+    return _retrying(client, lambda: _once(client, method, url, **kwargs))
+
+
+def _retrying(client: httpx.Client, step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(_Transient),
         wait=tenacity.wait_random_exponential(multiplier=0.25, max=8),
@@ -109,16 +152,13 @@ def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[st
     try:
         for attempt in retrying:
             with attempt:
-                return _once(client, method, url, **kwargs)
+                return step()
     except _Transient as exc:
         raise UpdateError(f"cannot reach central at {client.base_url}: {exc}") from exc
     raise AssertionError("unreachable")
 
 
 def _once(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-    content = kwargs.pop("content", None)
-    if callable(content):
-        kwargs["content"] = content()
     try:
         response = client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
@@ -129,6 +169,8 @@ def _once(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[st
         body = response.json()
     except ValueError:
         body = {}
+    if body.get("code") == "offset_mismatch":
+        raise _Transient("central's copy moved on: resuming from its offset")
     if response.status_code >= 400:
         if response.status_code == 404 and not body.get("code"):
             raise UpdateError(f"{client.base_url} has no update upload: is it central?")

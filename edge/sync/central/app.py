@@ -31,7 +31,7 @@ from edge import __version__
 from edge.sync import contract as c
 from edge.sync.central.receiver import Central, storage_unavailable
 from edge.update import UpdateError
-from edge.update.gate import SERVED, Gate, NotSetUp
+from edge.update.gate import SERVED, Gate, NotSetUp, OffsetMismatch
 
 log = logging.getLogger("edge.central")
 
@@ -341,8 +341,23 @@ UPDATE = {
 
 
 def _gate_problem(exc: Exception) -> c.ProblemError:
+    if isinstance(exc, OffsetMismatch):
+        return c.ProblemError(c.Code.OFFSET_MISMATCH, str(exc), offset=exc.offset)
     code = c.Code.UPDATES_NOT_SET_UP if isinstance(exc, NotSetUp) else c.Code.UPDATE_REFUSED
     return c.ProblemError(code, str(exc))
+
+
+TargetName = Annotated[str, PathParameter(max_length=300, description="hash-prefixed name")]
+
+
+async def _receive(gate: Any, request: Request, path: str, offset: int, restart: bool) -> int:
+    upload = await _run(partial(gate.begin, path, offset, restart=restart))
+    try:
+        async for chunk in request.stream():
+            await _run(partial(upload.write, chunk))
+        return await _run(upload.finish)
+    finally:
+        await _run(upload.abort)
 
 
 class UpdatesController(Controller):
@@ -382,24 +397,53 @@ class UpdatesController(Controller):
         request_max_body_size=c.MAX_UPDATE_TARGET,
     )
     async def target(
+        self, gate: NamedDependency[Any], request: Request, target: TargetName
+    ) -> c.TargetReceived:
+        """Upload a whole target file a pending offer named (any earlier part is dropped)."""
+        path = target.lstrip("/")
+        try:
+            offset = await _receive(gate, request, path, 0, True)
+            return c.TargetReceived(path=path, offset=offset, complete=await _held(gate, path))
+        except UpdateError as exc:
+            raise _gate_problem(exc) from exc
+
+    @head("/targets/{target:path}", responses=UPDATE, status_code=200)
+    async def target_offset(self, gate: NamedDependency[Any], target: TargetName) -> Response[None]:
+        """How much of a pending target central holds (Upload-Offset), to resume from."""
+        try:
+            offset, length = await _run(partial(gate.offset, target.lstrip("/")))
+        except UpdateError as exc:
+            raise _gate_problem(exc) from exc
+        headers = {c.H_OFFSET: str(offset), c.H_LENGTH: str(length), "Cache-Control": "no-store"}
+        return Response(content=None, headers=headers, status_code=200)
+
+    @patch(
+        "/targets/{target:path}",
+        responses={**UPDATE, 409: _spec("offset_mismatch (with offset), updates_not_set_up")},
+        status_code=200,
+        request_max_body_size=c.MAX_UPDATE_TARGET,
+    )
+    async def target_append(
         self,
         gate: NamedDependency[Any],
         request: Request,
-        target: Annotated[str, PathParameter(max_length=300, description="hash-prefixed")],
+        target: TargetName,
+        upload_offset: Annotated[
+            int, HeaderParameter(name=c.H_OFFSET, ge=0, le=c.MAX_UPDATE_TARGET)
+        ],
     ) -> c.TargetReceived:
-        """Upload one target file a pending offer named (its hash-prefixed name)."""
+        """Append to a pending target from Upload-Offset: a cut upload resumes here."""
         path = target.lstrip("/")
         try:
-            upload = await _run(partial(gate.begin, path))
-            try:
-                async for chunk in request.stream():
-                    await _run(partial(upload.write, chunk))
-                length = await _run(upload.finish)
-            finally:
-                await _run(upload.abort)
+            offset = await _receive(gate, request, path, upload_offset, False)
+            return c.TargetReceived(path=path, offset=offset, complete=await _held(gate, path))
         except UpdateError as exc:
             raise _gate_problem(exc) from exc
-        return c.TargetReceived(path=path, length=length)
+
+
+async def _held(gate: Any, path: str) -> bool:
+    offset, length = await _run(partial(gate.offset, path))
+    return offset == length
 
 
 @get("/health", responses=COMMON)
