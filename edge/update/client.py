@@ -27,8 +27,6 @@ attacker to make expired metadata look fresh. So:
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +41,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 
 from edge import __version__
 from edge.clock import iso, parse_iso
+from edge.durable import write_atomic
 from edge.update import SIGNED_AT, USB_FOLDER, Refused, UpdateError
 
 UPDATE_DIR = "update"
@@ -51,16 +50,6 @@ ROOT_FILE = "root.json"
 
 def update_dir(state: Path) -> Path:
     return state / UPDATE_DIR
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def check_root(data: bytes) -> Metadata[Root]:
@@ -87,7 +76,7 @@ def pin_root(state: Path, data: bytes) -> int:
         if target.read_bytes() == data:
             return md.signed.version
         raise UpdateError(f"{target} is pinned already: the trusted root only moves by rotation")
-    _atomic_write(target, data)
+    write_atomic(target, data)
     _raise_floor(state, md)
     return md.signed.version
 
@@ -237,10 +226,22 @@ def resolve_source(spec: str) -> Source:
     raise UpdateError(f"no update repository in {folder} (looked for {USB_FOLDER}/metadata)")
 
 
-def explain(exc: Exception, reference: datetime, wall_ms: int, floor_ms: int) -> Refused:
-    """One line a technician can act on, for each way verification refuses."""
+def explain(
+    exc: Exception,
+    reference: datetime | None = None,
+    wall_ms: int = 0,
+    floor_ms: int = 0,
+) -> Refused:
+    """One line a technician can act on, for each way verification refuses.
+
+    A box passes its clock (``reference``, wall clock and floor) so an expiry says
+    what it was judged against; central, whose clock is trusted, passes none.
+    """
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, exceptions.ExpiredMetadataError) and reference is None:
+        return Refused(f"expired metadata: {message}")
     if isinstance(exc, exceptions.ExpiredMetadataError):
+        assert reference is not None
         basis = "the time floor" if floor_ms >= wall_ms else "the wall clock"
         return Refused(
             f"expired metadata: {message} (judged at {_iso_dt(reference)}, {basis}; "
@@ -370,4 +371,4 @@ class UpdateClient:
     def pin_newest(self) -> None:
         data = self.newest_root()
         if data != pinned_root(self.state):
-            _atomic_write(update_dir(self.state) / ROOT_FILE, data)
+            write_atomic(update_dir(self.state) / ROOT_FILE, data)

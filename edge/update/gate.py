@@ -39,8 +39,9 @@ from tuf.api.metadata import Targets
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
+from edge.durable import fsync_dir, write_atomic
 from edge.update import Refused, UpdateError
-from edge.update.client import check_root
+from edge.update.client import check_root, explain
 
 SERVED = "updates"
 GATE = "updates-gate"
@@ -157,7 +158,7 @@ class Upload:
             raise Refused(f"{self.name} does not match its signed length and hash: send it again")
         self.target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.partial, self.target)
-        _fsync_dir(self.target.parent)
+        fsync_dir(self.target.parent)
         return self.size
 
     def abort(self) -> None:
@@ -197,9 +198,9 @@ class Gate:
                     except exceptions.RepositoryError as exc:
                         raise UpdateError(
                             "what central already serves does not verify with this root "
-                            f"({_refused(exc)}): pin the root it was signed with"
+                            f"({explain(exc)}): pin the root it was signed with"
                         ) from exc
-            _write(pinned, root)
+            write_atomic(pinned, root)
         return md.signed.version
 
     def trusted_root(self) -> bytes | None:
@@ -254,7 +255,7 @@ class Gate:
                     return Outcome(False, trusted.timestamp.version, missing)
                 verified = _verified_names(updater, check_root(pinned).signed.version)
                 new = self._promote({n: d for n, d in files.items() if n in verified})
-                _write(self.home / ROOT, _newest_root(cache, trusted.root.version))
+                write_atomic(self.home / ROOT, _newest_root(cache, trusted.root.version))
                 (self.home / PENDING).unlink(missing_ok=True)
                 return Outcome(True, trusted.timestamp.version, [], new)
 
@@ -281,7 +282,7 @@ class Gate:
                     bootstrap=root,
                 )
             except exceptions.RepositoryError as exc:
-                raise _refused(exc) from exc
+                raise explain(exc) from exc
             yield updater, cache
 
     def _seed(self, cache: Path) -> None:
@@ -307,7 +308,7 @@ class Gate:
         try:
             updater.refresh()
         except exceptions.RepositoryError as exc:
-            raise _refused(exc) from exc
+            raise explain(exc) from exc
         except exceptions.DownloadError as exc:
             raise Refused(f"the offer is incomplete: {exc}") from exc
 
@@ -329,7 +330,7 @@ class Gate:
                 try:
                     reached = updater.get_targetinfo(info.path)
                 except exceptions.RepositoryError as exc:
-                    raise _refused(exc) from exc
+                    raise explain(exc) from exc
                 if reached is None or reached.hashes != info.hashes:
                     raise Refused(
                         f"{name} signs {info.path}, which its delegation does not give it"
@@ -346,7 +347,7 @@ class Gate:
                     try:
                         updater.get_targetinfo(probe)
                     except exceptions.RepositoryError as exc:
-                        raise _refused(exc) from exc
+                        raise explain(exc) from exc
                 roles.append(role.name)
         return list(found.values())
 
@@ -356,7 +357,7 @@ class Gate:
 
     def _write_pending(self, missing: Iterable[Missing]) -> None:
         data = {m.path: {"length": m.length, "sha256": m.sha256} for m in missing}
-        _write(self.home / PENDING, json.dumps(data, indent=1).encode())
+        write_atomic(self.home / PENDING, json.dumps(data, indent=1).encode())
 
     def _promote(self, files: dict[str, bytes]) -> int:
         """Offered metadata into ``/updates``; timestamp.json last, so a box reading mid-way
@@ -366,10 +367,10 @@ class Gate:
         for name in sorted(files):
             if name == "timestamp.json" or (meta / name).exists():
                 continue
-            _write(meta / name, files[name])
+            write_atomic(meta / name, files[name])
             new += 1
         if files["timestamp.json"] != self._served_timestamp():
-            _write(meta / "timestamp.json", files["timestamp.json"])
+            write_atomic(meta / "timestamp.json", files["timestamp.json"])
             new += 1
         return new
 
@@ -466,35 +467,3 @@ def _newest_root(cache: Path, version: int) -> bytes:
     if history.is_file():
         return history.read_bytes()
     return (cache / "root.json").read_bytes()
-
-
-def _refused(exc: Exception) -> Refused:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, exceptions.ExpiredMetadataError):
-        return Refused(f"expired metadata: {message}")
-    if isinstance(exc, exceptions.BadVersionNumberError):
-        return Refused(f"older than what central serves (rollback): {message}")
-    if isinstance(exc, exceptions.UnsignedMetadataError):
-        return Refused(f"bad signature (forged, tampered, or a revoked key): {message}")
-    if isinstance(exc, exceptions.LengthOrHashMismatchError):
-        return Refused(f"a file does not match its signed length or hash: {message}")
-    return Refused(f"{type(exc).__name__}: {message}")
-
-
-def _fsync_dir(path: Path) -> None:
-    dirfd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.durable import fsync_dir
 from edge.update import UpdateError, bundle, version_key
 from edge.update.selftest import daemon_running, read_heartbeat, wait_for_daemon
 
@@ -79,14 +80,6 @@ def failpoint(name: str) -> None:
     """
     if os.environ.get("EDGE_FAILPOINT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -177,7 +170,7 @@ class Installer:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return journal
 
     @contextlib.contextmanager
@@ -202,7 +195,7 @@ class Installer:
             tmp.unlink()
         os.symlink(f"{RELEASES}/{version}", tmp)
         os.replace(tmp, self.root / CURRENT)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def _stage(self, bundle_path: Path, version: str, journal: dict[str, Any]) -> dict[str, Any]:
         dest = self.releases / version
@@ -226,7 +219,7 @@ class Installer:
         failpoint("unpacked")
         os.sync()
         os.rename(partial, dest)
-        _fsync_dir(self.releases)
+        fsync_dir(self.releases)
         return journal
 
     def _trash(self, path: Path) -> None:

@@ -52,6 +52,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from edge.durable import fsync_dir, write_atomic
 from edge.settings import Settings
 from edge.update import (
     CODE,
@@ -80,15 +81,6 @@ _PASSWORD_ALPHABET = "".join(c for c in string.ascii_lowercase + string.digits i
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class AdminRepo:
@@ -295,9 +287,9 @@ class AdminRepo:
                     fh.write(source.read_bytes())
                     fh.flush()
                     os.fsync(fh.fileno())
-                _fsync_dir(out)
+                fsync_dir(out)
                 source.unlink()
-                _fsync_dir(self.keys_dir)
+                fsync_dir(self.keys_dir)
                 return target
         raise UpdateError(f"no {role} key is left in {self.keys_dir}: each is with a custodian")
 
@@ -351,7 +343,7 @@ class AdminRepo:
     # -- writing ---------------------------------------------------------------------
 
     def _write_versioned(self, role: str, md: Metadata) -> None:
-        _atomic_write(
+        write_atomic(
             self.metadata_dir / f"{md.signed.version}.{role}.json", md.to_bytes(_SERIALIZER)
         )
 
@@ -360,7 +352,7 @@ class AdminRepo:
         target = self._target_file(path, info.hashes["sha256"])
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
-            _atomic_write(target, data)
+            write_atomic(target, data)
         return info
 
     def _bump(self, md: Metadata, days: int) -> None:
@@ -412,7 +404,7 @@ class AdminRepo:
         )
         md = Metadata(timestamp)
         self._sign_role("timestamp", md)
-        _atomic_write(self.metadata_dir / "timestamp.json", md.to_bytes(_SERIALIZER))
+        write_atomic(self.metadata_dir / "timestamp.json", md.to_bytes(_SERIALIZER))
 
     def _edit_targets(self, role: str, change: Callable[[Targets], None]) -> None:
         md = self.targets_md(role)
@@ -726,12 +718,12 @@ class AdminRepo:
                 if target.exists() and target.stat().st_size == path.stat().st_size:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_write(target, path.read_bytes())
-        _atomic_write(
+                write_atomic(target, path.read_bytes())
+        write_atomic(
             dest / "metadata" / "timestamp.json",
             (self.metadata_dir / "timestamp.json").read_bytes(),
         )
-        _fsync_dir(dest / "metadata")
+        fsync_dir(dest / "metadata")
         return dest
 
     def usb(self, mountpoint: Path) -> Path:
@@ -795,11 +787,3 @@ def _json(document: Any) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

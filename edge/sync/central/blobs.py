@@ -16,17 +16,11 @@ import os
 import re
 from pathlib import Path
 
+from edge.durable import fsync_dir
+
 _ID = re.compile(r"^[0-9a-f]{64}$")
 _DEVICE = re.compile(r"^[0-9a-f]{32}$")
 _READ = 1 << 20
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BlobStore:
@@ -90,7 +84,7 @@ class BlobStore:
             os.replace(part, final)
         except FileNotFoundError:
             return final.is_file()
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return True
 
     def put(self, blob_id: str, data: bytes) -> bool:
@@ -107,7 +101,7 @@ class BlobStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return True
 
     def discard(self, device_id: str, blob_id: str) -> None:
