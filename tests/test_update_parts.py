@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from packaging.tags import sys_tags
 
-from edge.provision import provision
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
@@ -34,7 +33,7 @@ from edge.update.install import Installer
 from edge.update.repository import AdminRepo
 from edge.update.schedule import UpdateHook
 from edge.vault import Keyring, VaultError
-from tests.update_support import PASSWORD, run_edge, serve
+from tests.update_support import PASSWORD, provisioned, run_edge, serve
 
 
 @pytest.fixture
@@ -45,15 +44,7 @@ def repo(tmp_path: Path) -> AdminRepo:
 
 
 def _box(tmp_path: Path, repo: AdminRepo, office: str = "H29.01") -> Path:
-    state = tmp_path / f"box-{office}"
-    provision(
-        state,
-        office=office,
-        clerk="lan",
-        password=PASSWORD,
-        trust_root=repo.metadata_dir / "1.root.json",
-    )
-    return state
+    return provisioned(tmp_path, repo.metadata_dir / "1.root.json", office)
 
 
 def _update(state: Path, served: Path, **options):

@@ -27,7 +27,7 @@ from edge.update.cycle import Options, update_once
 from edge.update.publish import offer_files
 from edge.update.repository import AdminRepo
 from tests.syncutil import CentralServer
-from tests.update_support import PASSWORD, run_edge
+from tests.update_support import PASSWORD, provisioned, run_edge
 
 COMPACT = JSONSerializer(compact=True)
 
@@ -44,16 +44,13 @@ def repo(tmp_path: Path) -> AdminRepo:
 @pytest.fixture
 def central(tmp_path: Path, repo: AdminRepo) -> Iterator[CentralServer]:
     with CentralServer(tmp_path / "central") as server:
-        done = run_edge(
-            "central",
-            "trust-updates",
-            "--data",
-            str(server.central.data),
-            "--root",
-            str(repo.metadata_dir / "1.root.json"),
-        )
+        done = _trust(server.central.data, repo.metadata_dir / "1.root.json")
         assert done.returncode == 0, done.stderr
         yield server
+
+
+def _trust(data: Path, root: Path) -> Any:
+    return run_edge("central", "trust-updates", "--data", str(data), "--root", str(root))
 
 
 def _served(central: CentralServer) -> dict[str, bytes]:
@@ -85,15 +82,7 @@ def _refused(response: httpx.Response, *words: str) -> None:
 
 
 def _box(tmp_path: Path, repo: AdminRepo, office: str = "H29.01") -> Path:
-    state = tmp_path / f"box-{office}"
-    provision(
-        state,
-        office=office,
-        clerk="lan",
-        password=PASSWORD,
-        trust_root=repo.metadata_dir / "1.root.json",
-    )
-    return state
+    return provisioned(tmp_path, repo.metadata_dir / "1.root.json", office)
 
 
 def _settings(state: Path) -> dict[str, Any]:
@@ -264,24 +253,10 @@ def test_pinning_a_root_the_served_repository_does_not_chain_to_is_refused(
     fresh = tmp_path / "fresh-central"
     fresh.mkdir()
     (fresh / "updates").symlink_to(data / "updates")
-    done = run_edge(
-        "central",
-        "trust-updates",
-        "--data",
-        str(fresh),
-        "--root",
-        str(other.metadata_dir / "1.root.json"),
-    )
+    done = _trust(fresh, other.metadata_dir / "1.root.json")
     assert done.returncode != 0
     assert "does not verify with this root" in done.stderr
-    done = run_edge(
-        "central",
-        "trust-updates",
-        "--data",
-        str(data),
-        "--root",
-        str(other.metadata_dir / "1.root.json"),
-    )
+    done = _trust(data, other.metadata_dir / "1.root.json")
     assert done.returncode != 0
     assert "already trusts update root" in done.stderr
     assert json.loads((data / "updates-gate" / "root.json").read_bytes())["signed"]["version"] >= 1

@@ -135,6 +135,13 @@ def bundle_for(wheel: Path, out: Path) -> Path:
     return target
 
 
+def provisioned(base: Path, trust_root: Path, office: str = "H29.01") -> Path:
+    """A box's state folder (no release root, no daemon) that trusts ``trust_root``."""
+    state = base / f"box-{office}"
+    provision(state, office=office, clerk="lan", password=PASSWORD, trust_root=trust_root)
+    return state
+
+
 def edge_cmd() -> list[str]:
     return [sys.executable, "-m", "edge.cli"]
 

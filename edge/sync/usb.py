@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from edge import __version__
+from edge.durable import fsync_dir
 from edge.records import Ledger
 from edge.store import Store
 from edge.sync import contract as c
@@ -56,11 +57,7 @@ def write_file(path: Path, data: bytes) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path)
 
 
 def _intact(path: Path, blob_id: str) -> bool:
