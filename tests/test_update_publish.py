@@ -316,9 +316,12 @@ def test_a_cut_upload_resumes_where_central_stopped(
     assert wrong.status_code == 409
     assert wrong.json()["code"] == "offset_mismatch" and wrong.json()["offset"] == half
     assert not any(p.endswith(".reference.json") for p in _served(central) if "fleet/" in p)
+    partial = central.central.data / "updates-gate" / "partial" / missing["sha256"]
+    assert partial.stat().st_size == half
 
     done = _publish(repo, central)
     assert done.returncode == 0, done.stderr
     assert f"1 target file(s), {len(data) - half:,} B uploaded" in done.stdout, done.stdout
     served = _served(central)
     assert served[f"targets/{missing['path']}"] == data
+    assert not any((central.central.data / "updates-gate" / "partial").iterdir())

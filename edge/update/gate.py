@@ -257,6 +257,7 @@ class Gate:
                 new = self._promote({n: d for n, d in files.items() if n in verified})
                 write_atomic(self.home / ROOT, _newest_root(cache, trusted.root.version))
                 (self.home / PENDING).unlink(missing_ok=True)
+                self._drop_partials(keep=set())
                 return Outcome(True, trusted.timestamp.version, [], new)
 
     def _served_timestamp(self) -> bytes | None:
@@ -355,9 +356,18 @@ class Gate:
         path = self.served / "targets" / target.path
         return path.is_file() and path.stat().st_size == target.length
 
-    def _write_pending(self, missing: Iterable[Missing]) -> None:
+    def _write_pending(self, missing: list[Missing]) -> None:
         data = {m.path: {"length": m.length, "sha256": m.sha256} for m in missing}
         write_atomic(self.home / PENDING, json.dumps(data, indent=1).encode())
+        self._drop_partials(keep={m.sha256 for m in missing})
+
+    def _drop_partials(self, keep: set[str]) -> None:
+        """Partial uploads no pending offer names any more (a superseded release) go."""
+        folder = self.home / "partial"
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.name not in keep:
+                    path.unlink(missing_ok=True)
 
     def _promote(self, files: dict[str, bytes]) -> int:
         """Offered metadata into ``/updates``; timestamp.json last, so a box reading mid-way
