@@ -113,6 +113,14 @@ def test_regional_it_publishes_over_http_and_a_box_takes_it(
     report = update_once(box, Options(source=f"{central.url}/updates"))
     assert report.status == "updated", report
     assert _min_dpi(box) == 250
+
+    # a proxy in front of central may keep versioned files, never the timestamp
+    stamp = httpx.get(f"{central.url}/updates/metadata/timestamp.json")
+    assert stamp.headers["cache-control"] == "no-cache"
+    snapshot = next(p for p in _served(central) if p.endswith(".snapshot.json"))
+    versioned = httpx.get(f"{central.url}/updates/{snapshot}")
+    assert versioned.status_code == 200
+    assert "immutable" in versioned.headers["cache-control"]
     assert _settings(box)["job_idle_seconds"] == 60
 
     # nothing new: the second publish only refreshes the timestamp and uploads nothing

@@ -555,9 +555,14 @@ class Gateway:
             await send({"type": "http.response.body", "body": body})
             return
 
+        caching = _update_caching(scope.get("path", ""))
+
         async def send_stamped(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), stamp]}
+                extra = [stamp]
+                if caching and message.get("status") == 200:
+                    extra.append((b"cache-control", caching))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         self.inflight += 1
@@ -565,6 +570,20 @@ class Gateway:
             await self.app(scope, receive, send_stamped)  # type: ignore[arg-type]
         finally:
             self.inflight -= 1
+
+
+def _update_caching(path: str) -> bytes | None:
+    """Cache-Control for the update repository, so a proxy or CDN in front of central helps.
+
+    Versioned metadata (``N.role.json``) and hash-named targets never change: cache
+    them for a year. ``timestamp.json`` changes on every publish: a cache must ask each
+    time, or boxes behind it would see a frozen repository until it expired.
+    """
+    if not path.startswith("/updates/"):
+        return None
+    if path.endswith("/timestamp.json"):
+        return b"no-cache"
+    return b"public, max-age=31536000, immutable"
 
 
 def asgi(
