@@ -77,6 +77,52 @@ def probe_tui() -> dict[str, object]:
     return result
 
 
+def as_edge(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", "--reuid=edge", "--regid=edge", "--init-groups", *command],
+        capture_output=True,
+        text=True,
+    )
+
+
+def probe_usb() -> dict[str, object]:
+    """Regional IT's stick as the mount unit presents it, taken by edge-update-usb.service.
+
+    The stick is a folder bind-mounted read-only at /media/edge-usb (a container has no
+    USB bus). The shipped mount unit is bound to the stick's device and systemd would
+    unmount anything at its place without one, so it is masked for this boot. The box
+    pins the stick's root once, as provisioning would have.
+    """
+    subprocess.run(["systemctl", "mask", "--runtime", "media-edge\\x2dusb.mount"], check=False)
+    subprocess.run(["systemctl", "daemon-reload"], check=False)
+    os.makedirs("/media/edge-usb", exist_ok=True)
+    subprocess.run(["mount", "--bind", "-o", "ro", "/root/stick", "/media/edge-usb"], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", "/media/edge-usb"], check=False)
+    root = "/media/edge-usb/commune-edge-updates/metadata/1.root.json"
+    edge = "/opt/edge/current/bin/edge"
+    pinned = as_edge(edge, "update", "--state", "/var/lib/edge", "--trust-root", root)
+    subprocess.run(["systemctl", "start", "edge-update-usb.service"], check=False)
+    config = as_edge(edge, "config", "--state", "/var/lib/edge", "--json")
+    try:
+        effective = json.loads(config.stdout)
+    except ValueError:
+        effective = {"settings": {}, "sources": {}}
+    return {
+        "mounted": subprocess.run(
+            ["findmnt", "/media/edge-usb"], capture_output=True, text=True
+        ).stdout,
+        "pinned": pinned.stdout + pinned.stderr,
+        "unit": show("edge-update-usb.service"),
+        "min_dpi": effective["settings"].get("min_dpi"),
+        "source": effective["sources"].get("min_dpi"),
+        "journal": subprocess.run(
+            ["journalctl", "-u", "edge-update-usb.service", "--no-pager", "-o", "cat"],
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()[-10:],
+    }
+
+
 def probe() -> dict[str, object]:
     out: dict[str, object] = {}
     until(lambda: show("edge.service")["ActiveState"] == "active", 90)
@@ -130,6 +176,7 @@ def probe() -> dict[str, object]:
         "request_left": os.path.exists("/run/edge-update/restart"),
     }
     out["tui"] = probe_tui()
+    out["usb"] = probe_usb()
     started = time.monotonic()
     subprocess.run(["systemctl", "stop", "edge.service"], check=False)
     out["stop_seconds"] = round(time.monotonic() - started, 2)

@@ -370,3 +370,14 @@ def test_root_keys_kept_by_custodians_sign_only_when_a_threshold_is_brought(
     report = _update(state, repo.export(tmp_path / "served"))
     assert report.status in ("updated", "up-to-date"), report
     assert report.metadata["roles"]["root"] == 2
+
+
+def test_an_exported_repository_is_readable_by_the_user_that_serves_it(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    """Central's server and a box's updater read what regional IT's user wrote."""
+    out = repo.usb(_mkdir(tmp_path / "stick"))
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert path.stat().st_mode & 0o044 == 0o044, f"{path} is {oct(path.stat().st_mode)}"
