@@ -11,10 +11,12 @@ import socket
 import threading
 import time
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from packaging.tags import sys_tags
+from tuf.api.metadata import Metadata
 
 from edge.records import Ledger
 from edge.settings import Settings
@@ -381,3 +383,47 @@ def test_an_exported_repository_is_readable_by_the_user_that_serves_it(
     assert files
     for path in files:
         assert path.stat().st_mode & 0o044 == 0o044, f"{path} is {oct(path.stat().st_mode)}"
+
+
+def test_custodians_in_different_places_sign_a_staged_root_one_after_another(
+    tmp_path: Path,
+) -> None:
+    """Alice is at the signing machine; Chau signs a copy in another city and sends it back."""
+    repo_dir = tmp_path / "repo"
+    assert run_edge("admin", "init", "--repo", str(repo_dir), "--threshold", "2",
+                    "--root-keys", "3").returncode == 0  # fmt: skip
+    alice, binh, chau = (_mkdir(tmp_path / name) for name in ("alice", "binh", "chau"))
+    for stick in (alice, binh, chau):
+        run_edge("admin", "custody", "--repo", str(repo_dir), "--role", "root", "--out", str(stick))
+    repo = AdminRepo(repo_dir)
+    state = _box(tmp_path, repo)
+
+    rotate = ("admin", "rotate", "--repo", str(repo_dir), "--role", "snapshot")
+    done = run_edge(*rotate, "--key-dir", str(alice), "--stage")
+    assert done.returncode == 0, done.stderr
+    assert "root version 2 is staged" in done.stdout
+    assert repo.root_md().signed.version == 1
+    done = run_edge(*rotate, "--stage")
+    assert done.returncode == 2 and "already staged" in done.stderr
+
+    copy = tmp_path / "mail" / "root-for-chau.json"
+    copy.parent.mkdir()
+    copy.write_bytes((repo_dir / "staged" / "root.json").read_bytes())
+    done = run_edge("admin", "sign", "--file", str(copy), "--key-dir", str(chau))
+    assert done.returncode == 0, done.stderr
+
+    forged = tmp_path / "mail" / "forged.json"
+    md = Metadata.from_bytes(copy.read_bytes())
+    md.signed.expires += timedelta(days=3650)  # what the custodian signed, stretched
+    forged.write_bytes(md.to_bytes())
+    done = run_edge("admin", "sign", "--repo", str(repo_dir), "--merge", str(forged))
+    assert done.returncode == 2 and "is not the staged root version 2" in done.stderr
+
+    done = run_edge("admin", "sign", "--repo", str(repo_dir), "--merge", str(copy))
+    assert done.returncode == 0, done.stderr
+    assert "root version 2 is signed and committed" in done.stdout
+    assert repo.root_md().signed.version == 2
+    assert not (repo_dir / "staged" / "root.json").exists()
+    report = _update(state, repo.export(tmp_path / "served"))
+    assert report.status in ("updated", "up-to-date"), report
+    assert report.metadata["roles"]["root"] == 2

@@ -111,11 +111,39 @@ def cmd_admin_clerk(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_rotate(args: argparse.Namespace) -> int:
-    version = _repo(args).rotate(args.role, threshold=args.threshold, keys=args.keys)
+    repo = _repo(args)
+    version = repo.rotate(args.role, threshold=args.threshold, keys=args.keys, stage=args.stage)
     if args.role == "fleet":
         print("fleet key replaced: targets now delegates fleet/* to the new key only")
+    elif repo.root_md().signed.version != version:
+        staged = repo.path / "staged" / "root.json"
+        print(
+            f"root version {version} is staged in {staged}, short of root signatures: each "
+            "custodian signs a copy ('edge admin sign --file COPY --key-dir MEDIUM'), then "
+            f"'edge admin sign --repo {repo.path} --merge COPY…' commits it"
+        )
     else:
         print(f"{args.role} keys replaced; root is now version {version}")
+    return 0
+
+
+def cmd_admin_sign(args: argparse.Namespace) -> int:
+    from edge.update.repository import sign_file
+
+    if args.file:
+        key_dirs = [Path(d).expanduser() for d in args.key_dir or ()]
+        if not key_dirs:
+            raise UpdateError("--file needs --key-dir: the custodian's medium with their key")
+        signed = sign_file(Path(args.file).expanduser(), key_dirs)
+        print(f"{args.file} signed by {len(signed)} key(s): send it back to regional IT")
+        return 0
+    if not args.repo:
+        raise UpdateError("give --repo (to add signatures to the staged root) or --file")
+    missing, version = _repo(args).sign_staged([Path(f).expanduser() for f in args.merge or ()])
+    if missing:
+        print(f"root version {version} still needs {missing} root signature(s)")
+    else:
+        print(f"root version {version} is signed and committed: publish it")
     return 0
 
 
@@ -344,6 +372,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threshold", type=int)
     p.add_argument("--keys", type=int, help="how many new keys (default: as many as before)")
+    p.add_argument(
+        "--stage",
+        action="store_true",
+        help="short of root signatures: keep the new root for custodians elsewhere to sign",
+    )
+    p = verbs.add_parser("sign", help="sign a staged root: a custodian's copy, or merge copies")
+    p.add_argument("--repo", help="the repository whose staged root gets the signatures")
+    p.add_argument("--file", help="a copy of the staged root to sign (no repository needed)")
+    p.add_argument("--merge", action="append", metavar="COPY", help="a signed copy; repeatable")
+    p.add_argument("--key-dir", action="append", metavar="DIR", help="a medium with private keys")
+    p.set_defaults(func=cmd_admin_sign)
     p = verb("publish", cmd_admin_publish, "refresh the timestamp and publish to central")
     p.add_argument(
         "--central",

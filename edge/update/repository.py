@@ -69,6 +69,9 @@ from edge.update import (
 )
 from edge.vault import office_key_id, seal_clerk_password
 
+STAGED = "staged"
+STAGED_ROOT = "root.json"
+STAGED_PLAN = "plan.json"
 EXPIRY_DAYS = {"root": 365, "targets": 120, "province": 120, "snapshot": 30, "timestamp": 7}
 """Lifetimes. The timestamp's is the longest a box may be cut off from fresh metadata
 (a USB stick made today is good for a week); a publish re-signs whatever is close to
@@ -616,11 +619,20 @@ class AdminRepo:
         folder = self.path / "boxes" / office
         return [read_public_key(p) for p in sorted(folder.glob("*.pub"))] if folder.is_dir() else []
 
-    def rotate(self, role: str, *, threshold: int | None = None, keys: int | None = None) -> int:
+    def rotate(
+        self,
+        role: str,
+        *,
+        threshold: int | None = None,
+        keys: int | None = None,
+        stage: bool = False,
+    ) -> int:
         """Replace every key of a top-level role with fresh ones; returns the new root version.
 
         The new root is signed by the old root's threshold and the new one's, so boxes
-        can follow the chain; the replaced private keys move to keys/revoked/.
+        can follow the chain; the replaced private keys move to keys/revoked/. With
+        ``stage``, a root short of signatures is kept in ``staged/`` for custodians
+        elsewhere to sign (``sign_staged``) instead of being refused.
         """
         if role == FLEET_ROLE and role in self._delegated():
             self._delegate_role(FLEET_ROLE, FLEET_PATHS)
@@ -630,44 +642,97 @@ class AdminRepo:
                 f"{role} is not a top-level role (root, targets, snapshot, timestamp) "
                 "or the fleet role"
             )
-        old_md = self.root_md()
-        old_root = old_md.signed
-        root = Metadata.from_bytes(old_md.to_bytes()).signed
-        spec = root.roles[role]
-        replaced = list(spec.keyids)
+        if (self.path / STAGED / STAGED_ROOT).exists():
+            raise UpdateError(
+                f"a new root is already staged in {self.path / STAGED}: finish it with "
+                "'edge admin sign' or remove that folder"
+            )
+        old_root = self.root_md().signed
+        root = Metadata.from_bytes(self.root_md().to_bytes()).signed
+        replaced = list(root.roles[role].keyids)
         count = keys or len(replaced)
+        if threshold is not None and not 1 <= threshold <= count:
+            raise UpdateError(f"threshold {threshold} does not fit {count} key(s)")
         for keyid in replaced:
             root.revoke_key(keyid, role)
         for _ in range(count):
             root.add_key(self._new_key(), role)
         if threshold is not None:
-            if threshold < 1 or threshold > count:
-                raise UpdateError(f"threshold {threshold} does not fit {count} key(s)")
             root.roles[role].threshold = threshold
         root.version += 1
         root.expires = self.now() + timedelta(days=EXPIRY_DAYS["root"])
         root.unrecognized_fields[SIGNED_AT] = _iso(self.now())
         md = Metadata(root)
         md.signatures.clear()
-        signers = {
-            keyid: (old_root.keys.get(keyid) or root.keys.get(keyid))
-            for keyid in {*old_root.roles["root"].keyids, *root.roles["root"].keyids}
-        }
-        for key in signers.values():
+        for keyid in {*old_root.roles["root"].keyids, *root.roles["root"].keyids}:
+            key = old_root.keys.get(keyid) or root.keys.get(keyid)
             signer = self._signer(key) if key is not None else None
             if signer is not None:
                 md.sign(signer, append=True)
-        try:
-            old_root.verify_delegate("root", md.signed_bytes, md.signatures)
-            root.verify_delegate("root", md.signed_bytes, md.signatures)
-        except Exception as exc:
+        missing = _root_signatures_missing(old_root, md)
+        if missing and not stage:
             for keyid in root.keys.keys() - old_root.keys.keys():
                 (self.keys_dir / f"{keyid}.pem").unlink(missing_ok=True)
-            need = old_root.roles["root"].threshold
             raise UpdateError(
-                f"a new root needs {need} root key signature(s), {len(md.signatures)} found: "
-                "bring the custodians' key folders with --key-dir (nothing was changed)"
+                f"a new root needs {old_root.roles['root'].threshold} root key signature(s), "
+                f"{len(md.signatures)} found: bring the custodians' key folders with --key-dir, "
+                "or --stage it for custodians elsewhere (nothing was changed)"
+            )
+        if missing:
+            staged = self.path / STAGED
+            staged.mkdir(exist_ok=True)
+            plan = {"role": role, "replaced": replaced, "version": root.version}
+            write_atomic(staged / STAGED_PLAN, _json(plan))
+            write_atomic(staged / STAGED_ROOT, md.to_bytes(_SERIALIZER))
+            return root.version
+        self._commit_root(md, role, replaced)
+        return root.version
+
+    def sign_staged(self, signed_copies: Sequence[Path] = ()) -> tuple[int, int]:
+        """Add signatures to the staged root: from ``--key-dir`` media, and from copies
+        custodians signed elsewhere (``edge admin sign --file``). Commits the root once
+        enough signatures are there; returns (signatures still missing, root version)."""
+        staged = self.path / STAGED
+        try:
+            md = Metadata.from_bytes((staged / STAGED_ROOT).read_bytes())
+            plan = json.loads((staged / STAGED_PLAN).read_bytes())
+        except FileNotFoundError as exc:
+            raise UpdateError(
+                f"no root is staged in {staged}: 'edge admin rotate --stage'"
             ) from exc
+        old_root = self.root_md().signed
+        root = md.signed
+        allowed = {**old_root.keys, **root.keys}
+        wanted = {*old_root.roles["root"].keyids, *root.roles["root"].keyids}
+        for keyid in wanted:
+            signer = self._signer(allowed[keyid])
+            if signer is not None and keyid not in md.signatures:
+                md.sign(signer, append=True)
+        for copy in signed_copies:
+            try:
+                other = Metadata.from_bytes(copy.read_bytes())
+            except Exception as exc:
+                raise UpdateError(f"{copy} is not TUF metadata ({exc})") from exc
+            if other.signed_bytes != md.signed_bytes:
+                raise UpdateError(f"{copy} is not the staged root version {root.version}")
+            for keyid, signature in other.signatures.items():
+                if keyid in wanted and keyid not in md.signatures:
+                    try:
+                        allowed[keyid].verify_signature(signature, md.signed_bytes)
+                    except Exception as exc:
+                        raise UpdateError(f"{copy}: the signature of {keyid[:12]}… is bad") from exc
+                    md.signatures[keyid] = signature
+        missing = _root_signatures_missing(old_root, md)
+        if missing:
+            write_atomic(staged / STAGED_ROOT, md.to_bytes(_SERIALIZER))
+            return missing, root.version
+        self._commit_root(md, plan["role"], plan["replaced"])
+        (staged / STAGED_ROOT).unlink()
+        (staged / STAGED_PLAN).unlink()
+        return 0, root.version
+
+    def _commit_root(self, md: Metadata[Root], role: str, replaced: list[str]) -> None:
+        root = md.signed
         self._write_versioned("root", md)
         if role == "targets":
             targets = self.targets_md()
@@ -677,7 +742,6 @@ class AdminRepo:
         if role in ("targets", "snapshot", "timestamp"):
             self._snapshot_and_timestamp()
         self._retire(replaced)
-        return root.version
 
     def refresh(self) -> int:
         """Re-sign what is near expiry and always a fresh timestamp; returns its version.
@@ -775,6 +839,49 @@ class AdminRepo:
 
 def _overlaps(a: str, b: str) -> bool:
     return any(x == y or x.startswith((f"{y}.", f"{y}-")) for x, y in ((a, b), (b, a)))
+
+
+def _root_signatures_missing(old_root: Root, md: Metadata[Root]) -> int:
+    """How many more root signatures a new root needs: a threshold of the old root's
+    root keys and of its own, so boxes can follow the chain."""
+    missing = 0
+    for trusted in (old_root, md.signed):
+        spec = trusted.roles["root"]
+        valid = 0
+        for keyid in spec.keyids:
+            if keyid in md.signatures:
+                try:
+                    trusted.keys[keyid].verify_signature(md.signatures[keyid], md.signed_bytes)
+                    valid += 1
+                except Exception:
+                    continue  # a bad signature simply does not count
+        missing = max(missing, spec.threshold - valid)
+    return missing
+
+
+def sign_file(path: Path, key_dirs: Sequence[Path]) -> list[str]:
+    """A custodian's signature on a staged root copy, with no repository at hand.
+
+    Every private key on the custodian's media signs; signatures by keys the root does
+    not trust are ignored when the copy is merged. Returns the key ids that signed.
+    """
+    try:
+        md = Metadata.from_bytes(path.read_bytes())
+    except Exception as exc:
+        raise UpdateError(f"{path} is not TUF metadata ({exc})") from exc
+    if not isinstance(md.signed, Root):
+        raise UpdateError(f"{path} is not root metadata: only a staged root is signed this way")
+    signed = []
+    for folder in key_dirs:
+        for pem in sorted(folder.glob("*.pem")):
+            private = load_pem_private_key(pem.read_bytes(), None)
+            signer = CryptoSigner(private)  # type: ignore[arg-type]
+            md.sign(signer, append=True)
+            signed.append(signer.public_key.keyid)
+    if not signed:
+        raise UpdateError(f"no private key (*.pem) in {', '.join(map(str, key_dirs))}")
+    write_atomic(path, md.to_bytes(_SERIALIZER))
+    return signed
 
 
 def _iso(stamp: datetime) -> str:
