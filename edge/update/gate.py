@@ -149,9 +149,13 @@ class Upload:
             self.out.close()
             return self.size
         digest = hashlib.sha256()
-        with self.partial.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        try:
+            with self.partial.open("rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+        except FileNotFoundError as exc:
+            self.out.close()
+            raise Refused(f"{self.name} was superseded by a newer offer: publish again") from exc
         self.out.close()
         if digest.hexdigest() != self.sha256:
             self.partial.unlink(missing_ok=True)
