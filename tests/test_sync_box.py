@@ -101,3 +101,39 @@ def test_upgrading_a_box_links_its_old_events_to_their_blobs(box: Path) -> None:
     finally:
         store.close()
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+def test_the_last_sync_problem_is_kept_for_the_clerk_and_the_fleet_page(
+    box: Path, central: CentralServer
+) -> None:
+    from edge.observe.health import health_summary
+
+    client.enroll(box, central.url, central.central.issue_token("H29.01"))
+    store = Store.open(box)
+    with store.transaction():
+        store.put_meta("sync.last_error", "2026-11-01T08:00:00Z an old problem")
+    store.close()
+    session = Keyring.load(box).unlock("lan", PASSWORD)
+    try:
+        assert client.sync_once(box, policy=FAST, session=session).done
+    finally:
+        session.close()
+    store = Store.open(box)
+    try:
+        assert not store.meta("sync.last_error")  # a finished round clears it
+    finally:
+        store.close()
+
+    central.server.should_exit = True  # the link goes down
+    central.thread.join(15)
+    report = client.sync_once(box, policy=FAST)
+    assert report.error_code == "unreachable"
+    store = Store.open(box)
+    try:
+        problem = store.meta("sync.last_error")
+        summary = health_summary(store, box)
+    finally:
+        store.close()
+    assert problem and "central is unreachable" in problem and problem[:4].isdigit()
+    assert summary["sync"]["last_error"] == problem
+    assert summary["sync"]["errors"]["unreachable"] >= 1

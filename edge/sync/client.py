@@ -32,6 +32,7 @@ import msgspec
 import tenacity
 
 from edge import __version__
+from edge.clock import iso
 from edge.observe.health import health_summary
 from edge.records import Ledger
 from edge.store import Store
@@ -42,6 +43,9 @@ from edge.vault import Keyring, OfficeSession
 log = logging.getLogger("edge.sync")
 # One INFO line per request would drown the box's log on a busy round.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+LAST_ERROR = "sync.last_error"
+"""Meta key: the last failed round's time and reason; emptied by a round that finishes."""
 
 USER_AGENT = f"commune-edge/{__version__}"
 
@@ -447,6 +451,12 @@ class Round:
                     name = f"errors.{self.report.error_code}"
                     count = int(outbox.cursor(self.store, name, "0") or 0)
                     outbox.put_cursor(self.store, name, str(count + 1))
+                    # the clerk's sync screen and central's fleet page show the last one
+                    stamp = iso(max(self.store.clock.wall_ms(), self.store.clock.floor_ms))
+                    problem = f"{stamp} {self.report.error}"[: c.MAX_ALERT_TEXT]
+                    self.store.put_meta(LAST_ERROR, problem)
+                elif self.report.done:
+                    self.store.put_meta(LAST_ERROR, "")
             # After the cursor, so the summary carries this round's clock offset; not when
             # the link is down (one more doomed request) or the daemon is stopping.
             if self.report.error_code != "unreachable" and not self.link.stop.is_set():
