@@ -305,3 +305,13 @@ def test_a_revoked_device_is_refused(central: CentralServer, enrolled: tuple) ->
     response = put(central, state, device, batch.document, batch.batch_id)  # type: ignore[arg-type]
     assert response.status_code == 403 and code_of(response) == "device_revoked"
     assert counts(central) == before
+
+
+def test_enrollment_tokens_survive_a_command_line_and_a_text_file(central: CentralServer) -> None:
+    """A token never looks like an option (a leading '-') and has no character a
+    Windows editor or a shell would mangle: base32, 160 random bits."""
+    tokens = {central.central.issue_token("H29.01") for _ in range(300)}
+    assert len(tokens) == 300
+    for token in tokens:
+        assert len(token) == 32
+        assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), token

@@ -9,6 +9,7 @@ what depends on shared state (nonce, chain head, blobs present) and writes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import secrets
@@ -230,7 +231,12 @@ class Central:
     # -- enrollment ------------------------------------------------------------
 
     def issue_token(self, office: str) -> str:
-        token = secrets.token_urlsafe(24)
+        """A one-time enrollment token: 160 random bits in base32 (A–Z, 2–7).
+
+        Technicians copy it into edge-enroll.txt or type it after ``--token``; URL-safe
+        base64 started with '-' one time in 64, which the command line took for an option.
+        """
+        token = base64.b32encode(secrets.token_bytes(20)).decode("ascii")
         with self._tx() as conn:
             conn.execute(
                 st.tokens.insert().values(
