@@ -215,13 +215,13 @@ class Gate:
             return None
 
     def pinned(self) -> bytes:
-        try:
-            return (self.home / ROOT).read_bytes()
-        except FileNotFoundError as exc:
+        root = self.trusted_root()
+        if root is None:
             raise NotSetUp(
                 "central has no trusted update root: run 'edge central trust-updates --data DIR "
                 "--root 1.root.json' with regional IT's first root"
-            ) from exc
+            )
+        return root
 
     # -- offers ------------------------------------------------------------------------------
 
