@@ -165,7 +165,7 @@ def cmd_admin_usb(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_status(args: argparse.Namespace) -> int:
-    print(json.dumps(_repo(args).status(), indent=1))
+    print(json.dumps(_repo(args).status(), indent=1, ensure_ascii=False))
     return 0
 
 
