@@ -8,9 +8,11 @@ several ``serve`` processes share one database and one data folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +39,29 @@ def _central(args: argparse.Namespace) -> Any:
         raise
 
 
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[Any]:
+    """Central for one command, closed however the command ends."""
+    central = _central(args)
+    try:
+        yield central
+    finally:
+        central.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from edge.sync.central.app import asgi
 
-    central = _central(args)
-    log.info(
-        "central receiver on http://%s:%d (data %s); recipient key %s",
-        args.host,
-        args.port,
-        central.data,
-        central.data / "keys" / "recipient.pub",
-    )
-    try:
+    with _opened(args) as central:
+        log.info(
+            "central receiver on http://%s:%d (data %s); recipient key %s",
+            args.host,
+            args.port,
+            central.data,
+            central.data / "keys" / "recipient.pub",
+        )
         uvicorn.run(
             asgi(
                 central,
@@ -64,8 +75,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             timeout_keep_alive=30,
         )
-    finally:
-        central.close()
     return 0
 
 
@@ -75,20 +84,14 @@ def cmd_token(args: argparse.Namespace) -> int:
     office = args.office.strip().upper()
     if not OFFICE_CODE.match(office):
         raise SyncError(f"office code {office!r} is not valid: use letters, digits, dots, dashes")
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         print(central.issue_token(office))
-    finally:
-        central.close()
     return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         print((central.data / "keys" / "recipient.pub").read_text("ascii").strip())
-    finally:
-        central.close()
     return 0
 
 
@@ -113,11 +116,8 @@ def cmd_trust_updates(args: argparse.Namespace) -> int:
 
 
 def cmd_dossiers(args: argparse.Namespace) -> int:
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         rows = central.list_dossiers()
-    finally:
-        central.close()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -131,11 +131,8 @@ def cmd_dossiers(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         rows = central.devices_status()
-    finally:
-        central.close()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -153,30 +150,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     from edge.sync.central.keys import read_key_file
 
     key = read_key_file(Path(args.key).expanduser())
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         print(export(central, args.dossier, key, Path(args.out).expanduser().resolve()))
-    finally:
-        central.close()
     return 0
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         ids = central.notify(args.code, args.status, args.note or "")
-    finally:
-        central.close()
     print(f"queued status {args.status} for {args.code} to {len(ids)} box(es)")
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         central.revoke(args.device)
-    finally:
-        central.close()
     print(f"device {args.device} is refused from now on")
     return 0
 
@@ -194,11 +182,8 @@ def cmd_config(args: argparse.Namespace) -> int:
             settings[name.strip()] = value
     if not settings:
         raise SyncError("nothing to push: give --set NAME=VALUE at least once")
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         central.configure(settings, args.office.strip().upper() if args.office else None)
-    finally:
-        central.close()
     print(f"queued settings {sorted(settings)} for {args.office or 'every box'}")
     return 0
 
@@ -207,11 +192,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from edge.cli import EXIT_FAIL
     from edge.sync.central.importer import import_stick
 
-    central = _central(args)
-    try:
+    with _opened(args) as central:
         report = import_stick(central, Path(args.folder).expanduser().resolve())
-    finally:
-        central.close()
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
