@@ -293,6 +293,37 @@ def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(
     assert spawned[-1] == ["--from", "http://central/updates"]
 
 
+def test_the_daemon_hook_checks_at_once_when_central_says_it_serves_newer_metadata(
+    tmp_path: Path, repo: AdminRepo
+) -> None:
+    state = _box(tmp_path, repo)
+    assert _update(state, repo.export(tmp_path / "served")).status == "up-to-date"
+    now = [1000.0]
+    spawned: list[list[str]] = []
+    settings = Settings().with_changes(update_usb_roots=[], update_check_minutes=360)
+    hook = UpdateHook(state, settings, spawn=lambda a: spawned.append(a), clock=lambda: now[0])
+
+    def hint(version: int) -> None:
+        store = Store.open(state)
+        try:
+            with store.transaction():
+                store.put_meta("update.hint", str(version))
+        finally:
+            store.close()
+        now[0] += 6
+        hook.tick()
+
+    verified = repo.timestamp_md().signed.version
+    hint(verified)
+    assert spawned == []  # nothing newer than what this box verified
+    hint(verified + 1)
+    assert spawned == [[]]  # a check now, from the box's usual source (central)
+    hint(verified + 1)
+    assert spawned == [[]]  # one check per hint, even if it found nothing for this office
+    hint(verified + 2)
+    assert spawned == [[], []]
+
+
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True)
     return path

@@ -333,3 +333,20 @@ def test_a_cut_upload_resumes_where_central_stopped(
     served = _served(central)
     assert served[f"targets/{missing['path']}"] == data
     assert not any((central.central.data / "updates-gate" / "partial").iterdir())
+
+
+def test_a_synced_box_learns_that_central_serves_newer_update_metadata(
+    tmp_path: Path, repo: AdminRepo, central: CentralServer
+) -> None:
+    from edge.sync.client import enroll, sync_once
+
+    state = tmp_path / "enrolled"
+    provision(state, office="H29.04", clerk="lan", password=PASSWORD)
+    enroll(state, central.url, central.central.issue_token("H29.04"))
+    assert _publish(repo, central).returncode == 0
+    sync_once(state)
+    store = Store.open(state)
+    try:
+        assert store.meta("update.hint") == str(repo.timestamp_md().signed.version)
+    finally:
+        store.close()

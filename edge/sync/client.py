@@ -38,6 +38,7 @@ from edge.records import Ledger
 from edge.store import Store
 from edge.sync import contract as c
 from edge.sync import downlink, outbox
+from edge.update import UPDATE_HINT
 from edge.vault import Keyring, OfficeSession
 
 log = logging.getLogger("edge.sync")
@@ -664,6 +665,10 @@ class Round:
             # those items were applied, so 'edge central status' shows nothing pending.
             if not answer.items:
                 break
+        if answer.updates is not None and str(answer.updates) != self.store.meta(UPDATE_HINT):
+            # the daemon's update hook checks now instead of at its next scheduled time
+            with self.store.transaction():
+                self.store.put_meta(UPDATE_HINT, str(answer.updates))
         return changed
 
 

@@ -249,6 +249,9 @@ class DownlinkAnswer(msgspec.Struct):
     more: bool
     clock: SignedDocument
     server_time: int
+    # the version of the update timestamp central serves: a hint, unsigned, that makes a
+    # box check for updates now rather than at its next scheduled check (TUF verifies)
+    updates: int | None = None
 
 
 class Health(msgspec.Struct):

@@ -31,6 +31,9 @@ configuration then re-signs this small role, not the targets role that carries e
 province delegation, so a box downloads ~0.5 KB of metadata instead of ~13 KB."""
 FLEET_PATHS = ["fleet/*"]
 RELEASE_PREFIX = "releases/commune-edge-"
+UPDATE_HINT = "update.hint"
+"""Store meta key: the update timestamp version central last said it serves (sync writes
+it from the downlink; the daemon's hook checks for updates when it is newer)."""
 SIGNED_AT = "x-edge-signed-at"
 """Extra field in timestamp metadata: when it was signed. Covered by the signature, it
 raises the box's time floor (DESIGN.md section 4)."""

@@ -176,6 +176,7 @@ class Gate:
     def __init__(self, data: Path) -> None:
         self.served = data / SERVED
         self.home = data / GATE
+        self._version_cache: tuple[int, int | None] = (-1, None)
 
     # -- the trusted root --------------------------------------------------------------
 
@@ -263,6 +264,20 @@ class Gate:
                 (self.home / PENDING).unlink(missing_ok=True)
                 self._drop_partials(keep=set())
                 return Outcome(True, trusted.timestamp.version, [], new)
+
+    def served_version(self) -> int | None:
+        """The timestamp version ``/updates`` serves (unverified: a hint for boxes), or None.
+
+        Read on every downlink request, so parsed only when the file changed.
+        """
+        try:
+            stamp = (self.served / "metadata" / "timestamp.json").stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if self._version_cache[0] != stamp:
+            data = self._served_timestamp()
+            self._version_cache = (stamp, _version_of(data) if data else None)
+        return self._version_cache[1]
 
     def _served_timestamp(self) -> bytes | None:
         try:

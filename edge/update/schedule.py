@@ -1,4 +1,5 @@
-"""The daemon's small part in updates: a heartbeat, scheduled checks, inserted sticks.
+"""The daemon's small part in updates: a heartbeat, scheduled checks, inserted sticks, and a
+check as soon as central's downlink says it serves something newer.
 
 The daemon never installs anything itself: installing restarts the daemon, so
 the update runs as its own process (``edge update --once``) and survives that
@@ -10,17 +11,21 @@ unit (docs/updates.md).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import shlex
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.observe.health import read_only
 from edge.settings import Settings
+from edge.update import UPDATE_HINT
 from edge.update.client import update_dir
 from edge.update.cycle import usb_sources
 from edge.update.selftest import write_heartbeat
@@ -66,6 +71,7 @@ class UpdateHook:
         # spread a fleet's first checks so boxes back from an outage do not arrive at once
         self._next_check = now + random.uniform(0, min(FIRST_CHECK_MAX_DELAY, interval))
         self._next_usb = now
+        self._hint_acted = 0
 
     def started(self) -> None:
         write_heartbeat(self.state)
@@ -87,9 +93,40 @@ class UpdateHook:
                     log.info("update stick found at %s: checking it", stick)
                     self._child = self._spawn(["--from", str(stick)])
                     return
+            if self._hinted():
+                log.info("central serves newer update metadata: checking now")
+                self._child = self._spawn([])
+                return
         if self.settings.update_url and now >= self._next_check:
             self._next_check = now + self.settings.update_check_minutes * 60
             self._child = self._spawn(["--from", self.settings.update_url])
+
+    def _hinted(self) -> bool:
+        """Central's downlink said it serves a newer timestamp than this box verified.
+
+        One check per hint: a check that fails (or finds nothing for this office) is not
+        repeated until central publishes again or the schedule comes round.
+        """
+        try:
+            conn = read_only(self.state)
+            try:
+                rows = dict(
+                    conn.execute(
+                        "SELECT key, value FROM meta WHERE key IN (?, ?)",
+                        (UPDATE_HINT, "update.metadata"),
+                    ).fetchall()
+                )
+            finally:
+                conn.close()
+            hint = int(rows.get(UPDATE_HINT) or 0)
+            verified = json.loads(rows.get("update.metadata") or "{}")
+            known = int(verified.get("roles", {}).get("timestamp", 0))
+        except (sqlite3.Error, OSError, ValueError, TypeError):
+            return False
+        if hint <= known or hint == self._hint_acted:
+            return False
+        self._hint_acted = hint
+        return True
 
     def _spawn_process(self, args: list[str]) -> subprocess.Popen | None:
         command = [*edge_command(), "update", "--state", str(self.state), "--once", *args]

@@ -101,6 +101,7 @@ class Central:
         st.create_schema(self.engine)
         self.blobs = BlobStore(data)
         self.keys = CentralKeys.load_or_create(data)
+        self.gate = Gate(data)
         self.window_ms = window_ms
         self._now = now or (lambda: int(time.time() * 1000))
         self._publics: dict[str, Device] = {}
@@ -310,7 +311,7 @@ class Central:
             .values(used_by=device_id, used_ms=now)
         )
         settings = self._effective_settings(conn, req.office)
-        update_root = Gate(self.data).trusted_root()
+        update_root = self.gate.trusted_root()
         return c.EnrollAnswer(
             device_id=device_id,
             office=req.office,
@@ -758,6 +759,7 @@ class Central:
             more=more,
             clock=clock,
             server_time=now,
+            updates=self.gate.served_version(),
         )
 
     def _post(
