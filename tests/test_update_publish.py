@@ -350,3 +350,30 @@ def test_a_synced_box_learns_that_central_serves_newer_update_metadata(
         assert store.meta("update.hint") == str(repo.timestamp_md().signed.version)
     finally:
         store.close()
+
+
+def test_an_offer_is_resumed_by_name_and_verified_again(
+    repo: AdminRepo, central: CentralServer
+) -> None:
+    """The metadata travels once: after the uploads, the offer is named by its timestamp."""
+    assert _publish(repo, central).returncode == 0
+    repo.set_config({"min_dpi": 300})
+    files = offer_files(repo.metadata_dir)
+    name = hashlib.sha256(files["timestamp.json"]).hexdigest()
+    url = f"{central.url}/v1/updates/offer"
+    [missing] = _offer(central, files).json()["missing"]
+
+    stranger = httpx.post(url, json={"resume": "0" * 64})
+    assert stranger.status_code == 404 and stranger.json()["code"] == "not_found"
+    both = httpx.post(url, json={"resume": name, "metadata": {"timestamp.json": "e30="}})
+    assert both.status_code == 400
+    early = httpx.post(url, json={"resume": name}).json()
+    assert early["published"] is False and early["missing"] == [missing]
+
+    body = (repo.targets_dir / missing["path"]).read_bytes()
+    httpx.put(f"{central.url}/v1/updates/targets/{missing['path']}", content=body)
+    done = httpx.post(url, json={"resume": name}).json()
+    assert done["published"] is True
+    assert _served(central)["metadata/timestamp.json"] == files["timestamp.json"]
+    again = httpx.post(url, json={"resume": name})
+    assert again.status_code == 404  # published: nothing pending any more

@@ -540,9 +540,12 @@ def wire_event_hash(event: WireEvent, payload: bytes) -> str:
 
 
 class UpdateOffer(msgspec.Struct, forbid_unknown_fields=True):
-    """TUF metadata files by name, each the base64 of its exact bytes (hashes cover them)."""
+    """TUF metadata files by name, each the base64 of its exact bytes (hashes cover them);
+    or, once central answered with missing targets, ``resume``: the SHA-256 of that offer's
+    timestamp.json, so the same metadata need not travel twice."""
 
-    metadata: dict[Annotated[str, msgspec.Meta(max_length=120)], B64]
+    metadata: dict[Annotated[str, msgspec.Meta(max_length=120)], B64] = {}
+    resume: Hex64 | None = None
 
 
 class MissingTarget(msgspec.Struct):

@@ -47,6 +47,7 @@ SERVED = "updates"
 GATE = "updates-gate"
 ROOT = "root.json"
 PENDING = "pending.json"
+OFFER = "offer"
 MAX_METADATA_FILES = 500
 MAX_TARGET = 2 << 30
 
@@ -58,6 +59,10 @@ _TARGET_NAME = re.compile(r"^(?:[A-Za-z0-9_.\-]+/)*[0-9a-f]{64}\.[A-Za-z0-9_.\-]
 
 class NotSetUp(UpdateError):
     """Central has no trusted update root yet."""
+
+
+class NoPendingOffer(Refused):
+    """A resumed offer names metadata central no longer holds: offer it whole again."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,19 @@ class Gate:
 
     # -- offers ------------------------------------------------------------------------------
 
+    def resume(self, timestamp_sha256: str) -> Outcome:
+        """The offer central answered with missing targets, again, without sending it again:
+        named by the SHA-256 of its timestamp.json, and verified again in full."""
+        folder = self.home / OFFER
+        try:
+            pending = json.loads((self.home / PENDING).read_bytes())
+            files = {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+        except (FileNotFoundError, ValueError) as exc:
+            raise NoPendingOffer("central holds no pending offer: offer the metadata") from exc
+        if pending.get("offer") != timestamp_sha256 or "timestamp.json" not in files:
+            raise NoPendingOffer("central's pending offer is another one: offer the metadata")
+        return self.offer(files)
+
     def offer(self, files: dict[str, bytes]) -> Outcome:
         """Verify offered metadata; publish it when every target it names is here."""
         _check_names(files)
@@ -256,12 +274,13 @@ class Gate:
                 trusted = updater._trusted_set
                 missing = [t for t in self._targets(updater) if not self._held(t)]
                 if missing:
-                    self._write_pending(missing)
+                    self._write_pending(files, missing)
                     return Outcome(False, trusted.timestamp.version, missing)
                 verified = _verified_names(updater, check_root(pinned).signed.version)
                 new = self._promote({n: d for n, d in files.items() if n in verified})
                 write_atomic(self.home / ROOT, _newest_root(cache, trusted.root.version))
                 (self.home / PENDING).unlink(missing_ok=True)
+                shutil.rmtree(self.home / OFFER, ignore_errors=True)
                 self._drop_partials(keep=set())
                 return Outcome(True, trusted.timestamp.version, [], new)
 
@@ -375,9 +394,17 @@ class Gate:
         path = self.served / "targets" / target.path
         return path.is_file() and path.stat().st_size == target.length
 
-    def _write_pending(self, missing: list[Missing]) -> None:
-        data = {m.path: {"length": m.length, "sha256": m.sha256} for m in missing}
-        write_atomic(self.home / PENDING, json.dumps(data, indent=1).encode())
+    def _write_pending(self, files: dict[str, bytes], missing: list[Missing]) -> None:
+        """Remember the verified offer (so it can be resumed by name) and what it waits for."""
+        folder = self.home / OFFER
+        shutil.rmtree(folder, ignore_errors=True)
+        for name, data in files.items():
+            write_atomic(folder / name, data)
+        pending = {
+            "offer": hashlib.sha256(files["timestamp.json"]).hexdigest(),
+            "targets": {m.path: {"length": m.length, "sha256": m.sha256} for m in missing},
+        }
+        write_atomic(self.home / PENDING, json.dumps(pending, indent=1).encode())
         self._drop_partials(keep={m.sha256 for m in missing})
 
     def _drop_partials(self, keep: set[str]) -> None:
@@ -422,7 +449,7 @@ class Gate:
             pending = json.loads((self.home / PENDING).read_bytes())
         except FileNotFoundError:
             pending = {}
-        expected = pending.get(path)
+        expected = pending.get("targets", {}).get(path)
         if expected is None:
             raise Refused(
                 f"central is not waiting for {path}: offer the metadata that names it first"

@@ -3,7 +3,8 @@
 Offer the current metadata; upload the target files central answers are
 missing (a release bundle only the first time), each resumable: after a cut the
 next attempt asks central how much it holds (HEAD, ``Upload-Offset``) and sends
-only the rest (PATCH); offer again, which publishes.
+only the rest (PATCH); then name the same offer again (the SHA-256 of its
+timestamp.json: central kept the verified metadata), which publishes.
 Central verifies each step as a box would (edge/update/gate.py), so this side
 needs no credential beyond the signing keys it already used. Transient failures
 (a dropped connection, 429/503) are retried with exponential backoff and jitter;
@@ -13,6 +14,7 @@ a refusal is reported in central's own words, one line.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -46,6 +48,10 @@ class _Transient(Exception):
     """Worth another try: the link or central's load, not the update."""
 
 
+class _NotPending(Exception):
+    """Central no longer holds the offer to resume (another publish came between)."""
+
+
 def offer_files(metadata_dir: Path) -> dict[str, bytes]:
     """What a verifier needs: every root version, the timestamp, and the versions it names."""
     files = {p.name: p.read_bytes() for p in metadata_dir.glob("*.root.json")}
@@ -70,8 +76,16 @@ def publish(metadata_dir: Path, targets_dir: Path, central: str) -> Published:
         timeout=httpx.Timeout(60.0, connect=15.0),
         headers={"User-Agent": f"commune-edge-admin/{__version__}"},
     ) as client:
-        for _round in range(3):
-            answer = _call(client, "POST", OFFER, json=body)
+        resume = {"resume": hashlib.sha256(files["timestamp.json"]).hexdigest()}
+        for round_ in range(3):
+            if round_ == 0:
+                answer = _call(client, "POST", OFFER, json=body)
+            else:
+                # the offer central verified and kept, named: the metadata travels once
+                try:
+                    answer = _call(client, "POST", OFFER, json=resume)
+                except _NotPending:
+                    answer = _call(client, "POST", OFFER, json=body)
             if answer["published"]:
                 return Published(answer["timestamp"], uploaded, size, answer["new_files"])
             for missing in answer["missing"]:
@@ -171,6 +185,8 @@ def _once(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[st
         body = {}
     if body.get("code") == "offset_mismatch":
         raise _Transient("central's copy moved on: resuming from its offset")
+    if body.get("code") == "not_found" and "pending offer" in body.get("detail", ""):
+        raise _NotPending(body["detail"])
     if response.status_code >= 400:
         if response.status_code == 404 and not body.get("code"):
             raise UpdateError(f"{client.base_url} has no update upload: is it central?")

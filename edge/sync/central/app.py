@@ -31,7 +31,7 @@ from edge import __version__
 from edge.sync import contract as c
 from edge.sync.central.receiver import Central, storage_unavailable
 from edge.update import UpdateError
-from edge.update.gate import SERVED, Gate, NotSetUp, OffsetMismatch
+from edge.update.gate import SERVED, Gate, NoPendingOffer, NotSetUp, OffsetMismatch
 
 log = logging.getLogger("edge.central")
 
@@ -335,12 +335,15 @@ class SyncController(Controller):
 
 UPDATE = {
     **COMMON,
+    404: _spec("not_found: no pending offer to resume; offer the metadata"),
     409: _spec("updates_not_set_up: run edge central trust-updates first"),
     422: _spec("update_refused: the reason, in one line"),
 }
 
 
 def _gate_problem(exc: Exception) -> c.ProblemError:
+    if isinstance(exc, NoPendingOffer):
+        return c.ProblemError(c.Code.NOT_FOUND, str(exc))
     if isinstance(exc, OffsetMismatch):
         return c.ProblemError(c.Code.OFFSET_MISMATCH, str(exc), offset=exc.offset)
     code = c.Code.UPDATES_NOT_SET_UP if isinstance(exc, NotSetUp) else c.Code.UPDATE_REFUSED
@@ -379,8 +382,13 @@ class UpdatesController(Controller):
             files = {name: c.b64d(text) for name, text in data.metadata.items()}
         except c.DocumentError as exc:
             raise c.ProblemError(c.Code.MALFORMED, f"metadata is not base64: {exc}") from exc
+        if data.resume and files:
+            raise c.ProblemError(c.Code.MALFORMED, "give metadata or resume, not both")
         try:
-            outcome = await _run(partial(gate.offer, files))
+            if data.resume:
+                outcome = await _run(partial(gate.resume, data.resume))
+            else:
+                outcome = await _run(partial(gate.offer, files))
         except UpdateError as exc:
             raise _gate_problem(exc) from exc
         return c.UpdateAnswer(
