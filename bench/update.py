@@ -19,7 +19,7 @@ which is what a check costs when verified metadata is not kept between runs.
 
 Regional IT's side is measured too: ``edge admin publish --central URL`` of a
 one-setting configuration change over the same shaped link (offer, upload the
-one new target, offer again; central verifies it as a box would), against a
+one new target, name the offer again; central verifies it as a box would), against a
 baseline that uploads the whole served repository (every metadata and target
 file, what copying the folder to central costs) to a sink on the same link.
 """
@@ -107,7 +107,7 @@ def _publish(repo: AdminRepo, link: ShapedLink, run: int) -> dict[str, float]:
     repo.publish(f"http://127.0.0.1:{link.port}")
     return {
         "seconds": time.perf_counter() - start,
-        "requests": 3,  # offer, one target, offer again
+        "requests": 4,  # offer, HEAD and PATCH of the one target, the offer named again
         "payload": link.up,
         "wire": link.up + link.down,
         "connections": link.connections,
