@@ -123,6 +123,15 @@ def probe_usb() -> dict[str, object]:
     }
 
 
+def probe_update_request() -> dict[str, object]:
+    """The daemon's way to ask for an update run: a file edge-update-request.path watches."""
+    request = "/var/lib/edge/run/update-request"
+    as_edge("touch", request)
+    until(lambda: not os.path.exists(request), 120)
+    until(lambda: show("edge-update.service")["ActiveState"] in ("inactive", "failed"), 300)
+    return {"left": os.path.exists(request), "unit": show("edge-update.service")}
+
+
 def probe() -> dict[str, object]:
     out: dict[str, object] = {}
     until(lambda: show("edge.service")["ActiveState"] == "active", 90)
@@ -177,6 +186,7 @@ def probe() -> dict[str, object]:
     }
     out["tui"] = probe_tui()
     out["usb"] = probe_usb()
+    out["request"] = probe_update_request()
     started = time.monotonic()
     subprocess.run(["systemctl", "stop", "edge.service"], check=False)
     out["stop_seconds"] = round(time.monotonic() - started, 2)

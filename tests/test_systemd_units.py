@@ -36,7 +36,13 @@ SERVICES = [
     "edge-firstboot.service",
     "edge-restart.service",
 ]
-ALL_UNITS = [*SERVICES, "edge-update.timer", "edge-restart.path", "media-edge\\x2dusb.mount"]
+ALL_UNITS = [
+    *SERVICES,
+    "edge-update.timer",
+    "edge-restart.path",
+    "edge-update-request.path",
+    "media-edge\\x2dusb.mount",
+]
 BUDGET = {"edge.service": 20, "edge-central.service": 25}
 
 
@@ -264,3 +270,15 @@ def test_usb_mount_is_read_only_and_inert() -> None:
     assert options is not None
     assert {"ro", "noexec", "nosuid", "nodev"} <= set(options.group(1).split(","))
     assert "Where=/media/edge-usb" in mount
+
+
+def test_the_daemons_update_request_is_the_file_the_path_unit_watches() -> None:
+    """edge.service tells the daemon where to ask; edge-update-request.path watches there;
+    edge-update.service removes it before it runs, so one request starts one run."""
+    service = (UNITS / "edge.service").read_text()
+    watched = (UNITS / "edge-update-request.path").read_text()
+    update = (UNITS / "edge-update.service").read_text()
+    request = "/var/lib/edge/run/update-request"
+    assert f"Environment=EDGE_UPDATE_REQUEST={request}" in service
+    assert f"PathExists={request}" in watched and "Unit=edge-update.service" in watched
+    assert f"ExecStartPre=/bin/rm -f {request}" in update

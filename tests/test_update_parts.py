@@ -294,7 +294,7 @@ def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(
 
 
 def test_the_daemon_hook_checks_at_once_when_central_says_it_serves_newer_metadata(
-    tmp_path: Path, repo: AdminRepo
+    tmp_path: Path, repo: AdminRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = _box(tmp_path, repo)
     assert _update(state, repo.export(tmp_path / "served")).status == "up-to-date"
@@ -322,6 +322,12 @@ def test_the_daemon_hook_checks_at_once_when_central_says_it_serves_newer_metada
     assert spawned == [[]]  # one check per hint, even if it found nothing for this office
     hint(verified + 2)
     assert spawned == [[], []]
+
+    # under systemd the daemon asks edge-update.service through a request file instead
+    request = tmp_path / "run" / "update-request"
+    monkeypatch.setenv("EDGE_UPDATE_REQUEST", str(request))
+    hint(verified + 3)
+    assert spawned == [[], []] and request.exists()
 
 
 def _mkdir(path: Path) -> Path:

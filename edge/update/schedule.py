@@ -95,11 +95,27 @@ class UpdateHook:
                     return
             if self._hinted():
                 log.info("central serves newer update metadata: checking now")
-                self._child = self._spawn([])
+                if not self._request():
+                    self._child = self._spawn([])
                 return
         if self.settings.update_url and now >= self._next_check:
             self._next_check = now + self.settings.update_check_minutes * 60
             self._child = self._spawn(["--from", self.settings.update_url])
+
+    def _request(self) -> bool:
+        """Under systemd the daemon cannot install (it sees /opt read-only): it leaves a
+        request file that edge-update-request.path answers by starting edge-update.service.
+        """
+        request = os.environ.get("EDGE_UPDATE_REQUEST")
+        if not request:
+            return False
+        try:
+            Path(request).parent.mkdir(parents=True, exist_ok=True)
+            Path(request).touch()
+        except OSError as exc:
+            log.error("cannot ask for an update run at %s: %s", request, exc)
+            return False
+        return True
 
     def _hinted(self) -> bool:
         """Central's downlink said it serves a newer timestamp than this box verified.

@@ -41,7 +41,8 @@ install -D -m 0755 "$B/firstboot/edge-firstboot" /usr/lib/edge/edge-firstboot
 # Boot: the daemon, the clerk UI on tty1 instead of a login prompt (IT logs in on
 # tty2), the update timer, the USB stick mount and its updater, first-boot provisioning.
 systemctl enable edge.service edge-tui@tty1.service edge-update.timer edge-restart.path \
-	edge-firstboot.service 'media-edge\x2dusb.mount' edge-update-usb.service
+	edge-update-request.path edge-firstboot.service 'media-edge\x2dusb.mount' \
+	edge-update-usb.service
 systemctl disable getty@tty1.service 2>/dev/null || true
 systemctl mask autovt@tty1.service
 
