@@ -48,8 +48,9 @@ class _Transient(Exception):
     """Worth another try: the link or central's load, not the update."""
 
 
-class _NotPending(Exception):
-    """Central no longer holds the offer to resume (another publish came between)."""
+class _NotFound(UpdateError):
+    """404: for a resumed offer, central no longer holds it (another publish came
+    between) and the metadata is sent whole; anywhere else, the URL is not central."""
 
 
 def offer_files(metadata_dir: Path) -> dict[str, bytes]:
@@ -84,7 +85,7 @@ def publish(metadata_dir: Path, targets_dir: Path, central: str) -> Published:
                 # the offer central verified and kept, named: the metadata travels once
                 try:
                     answer = _call(client, "POST", OFFER, json=resume)
-                except _NotPending:
+                except _NotFound:
                     answer = _call(client, "POST", OFFER, json=body)
             if answer["published"]:
                 return Published(answer["timestamp"], uploaded, size, answer["new_files"])
@@ -185,11 +186,9 @@ def _once(client: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[st
         body = {}
     if body.get("code") == "offset_mismatch":
         raise _Transient("central's copy moved on: resuming from its offset")
-    if body.get("code") == "not_found" and "pending offer" in body.get("detail", ""):
-        raise _NotPending(body["detail"])
+    if response.status_code == 404:
+        raise _NotFound(f"{client.base_url} has no update upload here: is it central?")
     if response.status_code >= 400:
-        if response.status_code == 404 and not body.get("code"):
-            raise UpdateError(f"{client.base_url} has no update upload: is it central?")
         detail = body.get("detail") or body.get("title") or f"HTTP {response.status_code}"
         raise UpdateError(f"central refused the update: {detail}")
     return body
