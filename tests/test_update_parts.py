@@ -267,8 +267,10 @@ def test_admin_cli_errors_are_one_line(tmp_path: Path, repo: AdminRepo) -> None:
 
 
 def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(
-    tmp_path: Path, repo: AdminRepo
+    tmp_path: Path, repo: AdminRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the first scheduled check comes at a random moment within 10 minutes: here the last
+    monkeypatch.setattr("edge.update.schedule.random.uniform", lambda low, high: high)
     media = tmp_path / "media"
     media.mkdir()
     settings = Settings().with_changes(
