@@ -58,6 +58,11 @@ class Report:
                 for o in self.outcomes
                 if o.status == "quarantined"
             ],
+            "uncertain": [
+                {"file": o.name, **page, "dossier": self.codes.get(page["dossier"])}
+                for o in self.outcomes
+                for page in o.uncertain
+            ],
             "duplicates": [o.name for o in self.outcomes if o.status == "duplicate"],
             "ignored": self.ignored,
             "deferred": self.deferred,
@@ -305,3 +310,10 @@ def _log_outcome(outcome: FileOutcome, codes: dict[str, str | None]) -> None:
     else:
         names = ", ".join(codes.get(d) or "(unassigned)" for d in outcome.dossiers)
         log.info("%s %s: %d page(s) -> %s", outcome.status, outcome.name, outcome.pages, names)
+        for page in outcome.uncertain:
+            log.warning(
+                "%s page %d: a cover the box could not read for sure; it waits for the clerk "
+                "to check it (new dossier, or same as before)",
+                outcome.name,
+                page["page"],
+            )

@@ -392,7 +392,9 @@ class DeskLedger(Ledger):
         if other is not None:
             raise DeskError("code_taken", field="code", dossier_id=other["id"], code=normal)
         with self.store.transaction():
-            self.store.update_dossier(dossier_id, code=normal, status=WAITING_DETAILS)
+            self.store.update_dossier(
+                dossier_id, code=normal, status=WAITING_DETAILS, needs_review=0
+            )
             self.record(dossier_id, "dossier.code_assigned", {"code": normal, "clerk": self.clerk})
         return normal
 
@@ -533,19 +535,92 @@ class DeskLedger(Ledger):
             raise DeskError("same_dossier")
         self._editable(source_id)
         target = self._editable(target_id)
-        pages = self.store.pages(source_id)
         with self.store.transaction():
-            position = self.store.next_position(target["id"])
-            for offset, page in enumerate(pages):
-                self._move_page(page, target_id, position + offset)
-            self.store.update_dossier(source_id, status=MERGED, merged_into=target_id)
-            self.store.conn.execute("DELETE FROM blind_index WHERE dossier_id=?", (source_id,))
+            self._merge(source_id, target["id"])
+
+    def _merge(self, source_id: str, target_id: str) -> None:
+        """The body of ``merge``, inside the caller's transaction."""
+        pages = self.store.pages(source_id)
+        position = self.store.next_position(target_id)
+        for offset, page in enumerate(pages):
+            self._move_page(page, target_id, position + offset)
+        self.store.update_dossier(source_id, status=MERGED, merged_into=target_id, needs_review=0)
+        self.store.conn.execute("DELETE FROM blind_index WHERE dossier_id=?", (source_id,))
+        self.record(
+            source_id,
+            "dossier.merged",
+            {"into": target_id, "pages": [p["id"] for p in pages], "clerk": self.clerk},
+        )
+        self.store.conn.execute("DELETE FROM drafts WHERE dossier_id=?", (source_id,))
+
+    # boundaries capture was not sure of (issue 10)
+
+    def _under_review(self, dossier_id: str) -> Any:
+        row = self._editable(dossier_id)
+        if not row["needs_review"]:
+            raise DeskError("review_done")
+        return row
+
+    def confirm_new_dossier(self, dossier_id: str, code: str, patterns: Any) -> str:
+        """The clerk said "a new dossier", typing or confirming the code on the cover.
+
+        A code the box already knows means the pages continue that dossier (a second
+        part, a rescan), exactly as capture files a confirmed code it knows; the id of
+        the dossier that now holds the pages is returned.
+        """
+        row = self._under_review(dossier_id)
+        normal = patterns.match(code)
+        if normal is None:
+            raise DeskError("code_invalid", field="code")
+        other = self.store.dossier_by_code(normal)
+        if other is not None and other["id"] != dossier_id:
+            target = self._editable(other["id"])
+            with self.store.transaction():
+                self.record(
+                    dossier_id,
+                    "dossier.reviewed",
+                    {"decision": "known_code", "code": normal, "into": target["id"],
+                     "clerk": self.clerk},
+                )  # fmt: skip
+                self._merge(dossier_id, target["id"])
+            return str(target["id"])
+        status = WAITING_DETAILS if row["status"] == UNASSIGNED else row["status"]
+        with self.store.transaction():
+            self.store.update_dossier(dossier_id, code=normal, status=status, needs_review=0)
             self.record(
-                source_id,
-                "dossier.merged",
-                {"into": target_id, "pages": [p["id"] for p in pages], "clerk": self.clerk},
+                dossier_id,
+                "dossier.reviewed",
+                {"decision": "new", "code": normal, "clerk": self.clerk},
             )
-            self.store.conn.execute("DELETE FROM drafts WHERE dossier_id=?", (source_id,))
+        return dossier_id
+
+    def join_previous(self, dossier_id: str) -> str:
+        """The clerk said "same as before": not a cover; its pages go back where they belong.
+
+        "Before" is the dossier that was open in the same scan job when capture met
+        the page (followed through any merge since); the id of the dossier that now
+        holds the pages is returned.
+        """
+        row = self._under_review(dossier_id)
+        target_id = row["follows"]
+        seen = {dossier_id}
+        while target_id is not None and target_id not in seen:
+            seen.add(target_id)
+            target = self._dossier(target_id)
+            if target["status"] != MERGED:
+                break
+            target_id = target["merged_into"]
+        if target_id is None or target_id in (dossier_id,):
+            raise DeskError("review_no_previous")
+        target = self._editable(target_id)
+        with self.store.transaction():
+            self.record(
+                dossier_id,
+                "dossier.reviewed",
+                {"decision": "previous", "into": target["id"], "clerk": self.clerk},
+            )
+            self._merge(dossier_id, target["id"])
+        return str(target["id"])
 
     # results and paper
 
@@ -718,6 +793,46 @@ class DeskReader(Reader):
         values["appointment"] = row["appointment"] or ""
         values["code"] = row["code"] or ""
         return values
+
+    def review(self, dossier_id: str) -> dict[str, Any] | None:
+        """What capture saw on a cover it could not confirm, or None (issue 10).
+
+        The candidates travel sealed in the dossier's ``dossier.created`` event (they
+        can be a portal URL carrying a citizen's ID number): ``review`` (text,
+        symbology, code, alternatives, why, personal) and ``follows``.
+        """
+        from edge.store import Event
+
+        row = self.store.conn.execute(
+            "SELECT * FROM events WHERE dossier_id=? AND type='dossier.created' "
+            "ORDER BY seq LIMIT 1",
+            (dossier_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            payload = self.event_payload(Event(**dict(row)))
+        except VaultError:
+            return None
+        if not payload.get("needs_review"):
+            return None
+        return payload
+
+    def page_symbols(self, page: Any) -> list[dict[str, Any]]:
+        """The symbols capture read on a page (sealed with it): text, symbology, kind, ..."""
+        if page["attrs"] is None:
+            return []
+        try:
+            value = self.session.open_json(
+                self.key(page["key_id"]),
+                bytes(page["attrs"]),
+                field_ad(page["dossier_id"], f"symbols:{page['id']}"),
+            )
+        except VaultError:
+            return []
+        if not isinstance(value, list):
+            return []
+        return [dict(item) for item in value if isinstance(item, dict)]
 
     def find(self, query: str, limit: int = 100) -> SearchResult:
         """Dossiers matching a code, CCCD, phone or name, in Vietnamese name order.

@@ -92,12 +92,30 @@ class Ledger:
             self.sealer.central_public = central_public
             self._keys.clear()
 
-    def create_dossier(self, code: str | None, *, job_id: int | None = None) -> str:
+    def create_dossier(
+        self,
+        code: str | None,
+        *,
+        job_id: int | None = None,
+        review: Sequence[dict[str, str]] = (),
+        follows: str | None = None,
+    ) -> str:
+        """A new dossier; with ``review``, one the clerk must confirm before it counts.
+
+        ``review`` lists why capture was unsure (the candidate texts of the symbol it
+        could not confirm); it travels sealed in the event, as candidates may be a
+        portal URL carrying a citizen's ID number.
+        """
         dossier_id = new_id("d", self.store.now())
         key = self._key(dossier_id)
         status = WAITING_DETAILS if code else UNASSIGNED
-        self.store.insert_dossier(dossier_id, code, key.key_id, status)
-        self.record(dossier_id, "dossier.created", {"code": code, "status": status, "job": job_id})
+        self.store.insert_dossier(
+            dossier_id, code, key.key_id, status, needs_review=bool(review), follows=follows
+        )
+        payload: dict[str, Any] = {"code": code, "status": status, "job": job_id}
+        if review:
+            payload.update(needs_review=True, review=list(review), follows=follows)
+        self.record(dossier_id, "dossier.created", payload)
         return dossier_id
 
     def add_page(

@@ -10,11 +10,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from edge.domain import DEFAULT_CODE_PATTERNS, CodePatterns
+from edge.symbols import ReceiptRules
 
 
 @dataclass(frozen=True)
 class Settings:
     code_patterns: tuple[str, ...] = field(default_factory=lambda: tuple(DEFAULT_CODE_PATTERNS))
+    # receipt QR codes that are portal URLs (edge/symbols): the query parameters that carry the
+    # dossier code, tried in order, and the portal hosts ("*.gov.vn": the domain and its
+    # subdomains)
+    code_url_params: tuple[str, ...] = ("MHS",)
+    portal_hosts: tuple[str, ...] = ("*.gov.vn",)
     settle_seconds: float = 5.0
     rescan_seconds: float = 30.0
     poll_seconds: float = 2.0
@@ -47,11 +53,15 @@ class Settings:
             kwargs[name] = _coerce(name, value, default)
         settings = cls(**kwargs)
         settings.patterns()
+        settings.receipt_rules()
         return settings
 
     def with_changes(self, **changes: Any) -> Settings:
         checked = {k: _coerce(k, v, getattr(self, k)) for k, v in changes.items()}
-        return replace(self, **checked)
+        changed = replace(self, **checked)
+        if _RECEIPT_FIELDS & checked.keys():
+            changed.receipt_rules()
+        return changed
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,6 +70,13 @@ class Settings:
 
     def patterns(self) -> CodePatterns:
         return CodePatterns.from_config(list(self.code_patterns))
+
+    def receipt_rules(self) -> ReceiptRules:
+        """Where receipt URLs carry the dossier code; ValueError says which value to fix."""
+        return ReceiptRules.from_config(self.code_url_params, self.portal_hosts)
+
+
+_RECEIPT_FIELDS = frozenset({"code_url_params", "portal_hosts"})
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

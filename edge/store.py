@@ -277,6 +277,15 @@ MIGRATIONS: list[str] = [
         WHERE central_status IS NOT NULL;
     CREATE INDEX dossiers_handover ON dossiers(status, handed_over_on);
     """,
+    # 8: every page in the right dossier (issue 10). A cover whose code capture could
+    # not confirm opens a dossier that waits for the clerk: `needs_review` until they
+    # say "a new dossier" or "same as before"; `follows` is the dossier that was open
+    # in the job before it, the one "same as before" merges into.
+    """
+    ALTER TABLE dossiers ADD COLUMN needs_review INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE dossiers ADD COLUMN follows TEXT;
+    CREATE INDEX dossiers_review ON dossiers(needs_review) WHERE needs_review = 1;
+    """,
 ]
 
 
@@ -539,13 +548,32 @@ class Store:
     def dossier_by_code(self, code: str) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM dossiers WHERE code=?", (code,)).fetchone()
 
-    def insert_dossier(self, dossier_id: str, code: str | None, key_id: str, status: str) -> None:
+    def insert_dossier(
+        self,
+        dossier_id: str,
+        code: str | None,
+        key_id: str,
+        status: str,
+        *,
+        needs_review: bool = False,
+        follows: str | None = None,
+    ) -> None:
         at = iso(self.now().ms)
         self.conn.execute(
-            "INSERT INTO dossiers(id, code, status, received_at, updated_at, key_id) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (dossier_id, code, status, at, at, key_id),
+            "INSERT INTO dossiers(id, code, status, received_at, updated_at, key_id, "
+            "needs_review, follows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (dossier_id, code, status, at, at, key_id, int(needs_review), follows),
         )
+
+    def open_reviews(self) -> list[sqlite3.Row]:
+        """Dossiers whose first page capture could not place for sure, oldest first."""
+        return self.conn.execute(
+            "SELECT * FROM dossiers WHERE needs_review = 1 ORDER BY received_at, rowid"
+        ).fetchall()
+
+    def review_count(self) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM dossiers WHERE needs_review = 1").fetchone()
+        return int(row[0])
 
     def update_dossier(self, dossier_id: str, **values: Any) -> None:
         values["updated_at"] = iso(self.now().ms)
@@ -577,6 +605,7 @@ class Store:
         rows = self.conn.execute(
             """
             SELECT d.id, d.code, d.status, d.received_at, d.sync, d.central_status,
+                   d.needs_review,
                    COUNT(p.id) AS pages,
                    json_group_array(p.flags) AS page_flags,
                    (SELECT json_group_array(name) FROM (
@@ -593,6 +622,8 @@ class Store:
             for page_flags in json.loads(r["page_flags"]):
                 if page_flags:
                     flags.update(json.loads(page_flags))
+            if r["needs_review"]:
+                flags.add("needs_review")
             result.append(
                 {
                     "id": r["id"],

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,9 +28,12 @@ __all__ = [
     "LINEAR",
     "TOP_THIRD",
     "BarTextureProbe",
+    "Confirmer",
     "Decoder",
     "DecoderChain",
+    "PageReading",
     "PageSource",
+    "Read",
     "Scan",
     "SuspectingDecoder",
     "Symbol",
@@ -38,19 +41,40 @@ __all__ = [
     "ZbarDecoder",
     "ZbarUnavailable",
     "ZxingDecoder",
+    "confirm",
     "default_chain",
+    "read_page",
     "read_symbols",
     "read_symbols_naive",
     "read_tier",
 ]
 
 
+Box = tuple[int, int, int, int]
+"""left, top, right, bottom in pixels of the image the symbol was read from."""
+
+
 @dataclass(frozen=True)
 class Symbol:
-    """One decoded symbol; equal symbols from different decoders compare equal."""
+    """One decoded symbol; equal symbols from different decoders compare equal.
+
+    ``box`` is where the symbol was found, when the decoder says; it is not part of equality,
+    so the same text read at two scales is one symbol.
+    """
 
     text: str
     symbology: str
+    box: Box | None = field(default=None, compare=False, repr=False)
+
+    def scaled(self, factor: int, top: int = 0) -> Symbol:
+        """The same symbol with its box in the coordinates of a larger image."""
+        if self.box is None:
+            return self
+        left, upper, right, lower = self.box
+        return replace(
+            self,
+            box=(left * factor, upper * factor + top, right * factor, lower * factor + top),
+        )
 
 
 @dataclass(frozen=True)
@@ -194,6 +218,14 @@ half-scale text page these four cost about half of what every format does (Aztec
 are the dearest), on every page. Other formats are still read by the chain."""
 
 
+def _zxing_box(barcode: Any) -> Box:
+    corners = barcode.position
+    points = (corners.top_left, corners.top_right, corners.bottom_right, corners.bottom_left)
+    xs = [p.x for p in points]
+    ys = [p.y for p in points]
+    return (min(xs), min(ys), max(xs) + 1, max(ys) + 1)
+
+
 def _zxing_symbology(barcode: Any) -> str:
     name: str = barcode.format.name
     return _ZXING_NAMES.get(name, name.lower())
@@ -252,7 +284,7 @@ class ZxingDecoder:
                 text = _decode_bytes(barcode.bytes)
             else:
                 text = barcode.text.rstrip("\x00")
-            symbols.append(Symbol(text, _zxing_symbology(barcode)))
+            symbols.append(Symbol(text, _zxing_symbology(barcode), _zxing_box(barcode)))
         return Scan(tuple(_dedupe(symbols)), suspects)
 
 
@@ -298,7 +330,11 @@ class ZbarDecoder:
             image = image.convert("L")
         found = self._pyzbar.decode(image, symbols=self._symbols)
         return _dedupe(
-            Symbol(_decode_bytes(d.data), _ZBAR_NAMES.get(d.type, d.type.lower().replace("_", "")))
+            Symbol(
+                _decode_bytes(d.data),
+                _ZBAR_NAMES.get(d.type, d.type.lower().replace("_", "")),
+                (d.rect.left, d.rect.top, d.rect.left + d.rect.width, d.rect.top + d.rect.height),
+            )
             for d in found
         )
 
@@ -462,15 +498,20 @@ class Tier:
         return f"1/{self.reduce} {where}, {who}" + (", escalation" if self.escalation else "")
 
 
-_FAST = ZxingDecoder(CHEAP_FORMATS, rotate=False, downscale=False, invert=False, name="zxing-fast")
+_FAST = ZxingDecoder(
+    ("qr", "code128", "code39"), rotate=False, downscale=False, invert=False, name="zxing-fast"
+)
+_FAST_MATRIX = ZxingDecoder(
+    ("datamatrix",), downscale=False, invert=False, name="zxing-fast-datamatrix+rotate"
+)
 _FAST_ROTATE = ZxingDecoder(CHEAP_FORMATS, downscale=False, invert=False, name="zxing-fast+rotate")
 
 DEFAULT_TIERS: Final[tuple[Tier, ...]] = (
-    Tier(2, FULL_PAGE, BarTextureProbe(_FAST)),
+    Tier(2, FULL_PAGE, BarTextureProbe(DecoderChain([_FAST, _FAST_MATRIX]))),
     Tier(1, FULL_PAGE, _FAST_ROTATE, escalation=True),
     Tier(1, FULL_PAGE, None, escalation=True),
 )
-"""Chosen by measurement (bench/decoders.py prints it).
+"""Chosen by measurement (bench/decoders.py and bench/covers.py print it).
 
 A text page costs one half-scale decode and nothing more. Pillow's draft decode is dominated
 by entropy decoding, so a quarter-scale page is barely cheaper to get than a half-scale one,
@@ -478,8 +519,12 @@ and a quarter-scale pass followed by a half-scale top band pays for both. At hal
 codes from about 1.2 cm and Data Matrix codes are read anywhere on the page, and so, reliably,
 are 1-D codes with modules from about 0.4 mm; finer 1-D codes show up as a checksum error or
 as bar texture and send the page to full scale, where the fast pass reads them, upright or
-lying. The chain, slow and thorough, runs only if the full-scale pass still sees a symbol it
-cannot read; a spurious suspect at half scale (zxing-cpp's Data Matrix detector finds them in
+lying. Data Matrix is searched in all four orientations even at half scale: zxing-cpp's
+detector without rotation neither reads nor flags a Data Matrix turned 90, 180 or 270
+degrees, so a cover fed sideways or upside down would pass as a text page (issue 10); QR
+finder patterns are symmetric and need no rotation, and lying bars show as bar texture. The
+chain, slow and thorough, runs only if the full-scale pass still sees a symbol it cannot
+read; a spurious suspect at half scale (zxing-cpp's Data Matrix detector finds them in
 halftone noise) costs one full-scale fast pass, not the chain."""
 
 
@@ -501,23 +546,243 @@ class _Memo:
 
 
 def read_tier(page: PageSource, tier: Tier, chain: DecoderChain | None = None) -> Scan:
-    """Run one tier on a page; public so the benchmark can price each tier on its own."""
+    """Run one tier on a page; public so the benchmark can price each tier on its own.
+
+    Symbol boxes come back in full-scale page coordinates, whatever the tier's scale.
+    """
     image = page.image(tier.reduce)
     if image.mode != "L":
         image = image.convert("L")
     top, bottom = tier.band
+    offset = 0
     if (top, bottom) != FULL_PAGE:
-        image = image.crop(
-            (0, round(top * image.height), image.width, round(bottom * image.height))
-        )
+        offset = round(top * image.height)
+        image = image.crop((0, offset, image.width, round(bottom * image.height)))
     decoder: Decoder
     if tier.decoder is not None:
         decoder = tier.decoder
     else:
         decoder = chain if chain is not None else default_chain()
     if isinstance(decoder, SuspectingDecoder):
-        return decoder.scan(image)
-    return Scan(tuple(decoder.decode(image)), 0)
+        scan = decoder.scan(image)
+    else:
+        scan = Scan(tuple(decoder.decode(image)), 0)
+    return Scan(
+        tuple(s.scaled(tier.reduce, offset * tier.reduce) for s in scan.symbols), scan.suspects
+    )
+
+
+@dataclass(frozen=True)
+class Read:
+    """One symbol on a page and whether two independent reads agree on its text.
+
+    1-D checksums are weak when a symbol is under-sampled: zxing-cpp has returned a
+    checksum-valid wrong text for a 0.3 mm Code 128 at half scale. So a 1-D text counts as
+    confirmed only when two independent reads give it (two scales, or two decoders); 2-D
+    symbols carry Reed-Solomon error correction and are confirmed by their own read.
+    ``alternatives`` are the other texts the same symbol gave, kept for the clerk.
+    """
+
+    symbol: Symbol
+    confirmed: bool
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PageReading:
+    """Every symbol read on a page, each with its confirmation."""
+
+    reads: tuple[Read, ...] = ()
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        return [r.symbol for r in self.reads]
+
+    @property
+    def uncertain(self) -> list[Read]:
+        return [r for r in self.reads if not r.confirmed]
+
+
+_CONFIRM_ZXING = ZxingDecoder(
+    ("code128", "code39", "code93", "codabar", "itf"),
+    downscale=False,
+    invert=False,
+    name="zxing-confirm",
+)
+_CONFIRM_MARGIN = 0.25
+"""Around a 1-D symbol's box, as a fraction of its size, when the box is cut out at full scale
+for the confirming reads: room for quiet zones and for a box a half-scale read drew short."""
+
+
+class Confirmer:
+    """Reads a 1-D symbol again at full resolution with two decoders that share no code.
+
+    Only the symbol's neighbourhood is decoded, so confirming a cover costs the full-scale
+    page decode plus a few milliseconds, and a page without a 1-D symbol costs nothing.
+    """
+
+    def __init__(self, zbar: Decoder | None = None) -> None:
+        self.zxing: Decoder = _CONFIRM_ZXING
+        if zbar is None:
+            try:
+                zbar = ZbarDecoder(sorted(LINEAR - {"databar", "databarexp", "databarltd"}))
+            except ZbarUnavailable as exc:
+                log.warning("1-D confirmation without zbar: %s", exc)
+        self.zbar = zbar
+
+    def reads(
+        self, full: Image.Image, box: Box | None, enough: Callable[[Symbol], bool] | None = None
+    ) -> list[tuple[str, Symbol]]:
+        """(source, symbol) pairs from the confirming decoders around ``box``.
+
+        zbar, the dearer of the two, is skipped when ``enough`` says the zxing-cpp read has
+        already settled every text it found.
+        """
+        region = full
+        left = top = 0
+        if box is not None:
+            x0, y0, x1, y1 = box
+            pad_x = max(round((x1 - x0) * _CONFIRM_MARGIN), 40)
+            pad_y = max(round((y1 - y0) * _CONFIRM_MARGIN), 40)
+            left, top = max(0, x0 - pad_x), max(0, y0 - pad_y)
+            region = full.crop(
+                (left, top, min(full.width, x1 + pad_x), min(full.height, y1 + pad_y))
+            )
+        found: list[tuple[str, Symbol]] = []
+        for decoder in (self.zxing, self.zbar):
+            if decoder is None:
+                continue
+            if found and enough is not None and all(enough(s) for _, s in found):
+                break
+            for symbol in decoder.decode(region):
+                if symbol.symbology in LINEAR:
+                    moved = symbol
+                    if symbol.box is not None:
+                        a, b, c, d = symbol.box
+                        moved = replace(symbol, box=(a + left, b + top, c + left, d + top))
+                    found.append((f"{_family(decoder.name)}@1", moved))
+        return found
+
+
+_CONFIRMER: Confirmer | None = None
+
+
+def _confirmer() -> Confirmer:
+    global _CONFIRMER
+    if _CONFIRMER is None:
+        _CONFIRMER = Confirmer()
+    return _CONFIRMER
+
+
+def _overlap(a: Box | None, b: Box | None) -> bool:
+    """Whether two reads are of the same printed symbol (unknown boxes: assume so)."""
+    if a is None or b is None:
+        return True
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _grow(box: Box | None, by: int) -> Box | None:
+    if box is None:
+        return None
+    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
+
+
+def confirm(
+    seen: Sequence[tuple[str, Symbol]],
+    full: Image.Image | None,
+    confirmer: Confirmer | None = None,
+) -> list[Read]:
+    """Decide which texts to trust, from every (source, symbol) pair the tiers produced.
+
+    2-D symbols are trusted as read. Each distinct 1-D text is read again around its box at
+    full resolution (``full``; None skips this, for tests of the rule); a text with two
+    independent sources is confirmed. A 1-D text with one source whose symbol gave a
+    confirmed text is a misread of it and becomes its alternative; one with no confirmed
+    neighbour is an uncertain read, with the other lone texts of the same place as
+    alternatives. The clerk decides those.
+    """
+    sources: dict[Symbol, set[str]] = {}
+    boxes: dict[Symbol, Box | None] = {}
+    for source, symbol in seen:
+        sources.setdefault(symbol, set()).add(source)
+        boxes.setdefault(symbol, symbol.box)
+    linear = [s for s in sources if s.symbology in LINEAR]
+    if linear and full is not None:
+        confirmer = confirmer or _confirmer()
+        regions: list[Box | None] = []
+        for symbol in linear:
+            box = boxes[symbol]
+            if any(_overlap(box, done) and box is not None for done in regions):
+                continue
+            regions.append(box)
+            settled = lambda again: len(sources.get(again, set()) | {"zxing@1"}) >= 2  # noqa: E731
+            for source, again in confirmer.reads(full, box, settled):
+                sources.setdefault(again, set()).add(source)
+                boxes.setdefault(again, again.box)
+    near = 20
+    confirmed = {s for s, who in sources.items() if s.symbology not in LINEAR or len(who) >= 2}
+    reads: list[Read] = []
+    lone = [s for s in sources if s not in confirmed]
+    for symbol in sources:
+        if symbol in confirmed:
+            misreads = tuple(
+                other.text
+                for other in lone
+                if other.symbology in LINEAR
+                and symbol.symbology in LINEAR
+                and _overlap(_grow(boxes[symbol], near), boxes[other])
+            )
+            reads.append(Read(symbol, True, misreads))
+            continue
+        twins = [
+            c
+            for c in confirmed
+            if c.symbology in LINEAR and _overlap(_grow(boxes[c], near), boxes[symbol])
+        ]
+        if twins:
+            continue
+        others = tuple(
+            o.text for o in lone if o != symbol and _overlap(_grow(boxes[o], near), boxes[symbol])
+        )
+        reads.append(Read(symbol, False, others))
+    return reads
+
+
+def read_page(
+    page: PageSource,
+    chain: DecoderChain | None = None,
+    *,
+    tiers: Sequence[Tier] = DEFAULT_TIERS,
+    confirmer: Confirmer | None = None,
+) -> PageReading:
+    """Read a page's symbols, cheaply on the common page that has none, and say which to trust.
+
+    Every ordinary tier runs. An escalation tier runs only if the tier before it saw something
+    symbol-like that it could not read, whether or not it read other symbols, so a cover
+    carrying a QR code and a fine Code 128 yields both; a text page is never decoded at full
+    scale, and a stray suspect cannot walk a page up to the slowest tier unless every step
+    keeps seeing it. A page that carries a 1-D symbol is then decoded at full scale to confirm
+    it (see `confirm`).
+    """
+    memo = _Memo(page)
+    seen: list[tuple[str, Symbol]] = []
+    pending = 0
+    for tier in tiers:
+        if tier.escalation and not pending:
+            continue
+        if tier.decoder is None and chain is None:
+            chain = default_chain()
+        scan = read_tier(memo, tier, chain)
+        name = tier.decoder.name if tier.decoder is not None else "chain"
+        seen.extend((f"{_family(name)}@{tier.reduce}", s) for s in scan.symbols)
+        pending = scan.suspects if tier.escalation else pending + scan.suspects
+    full = memo.image(1) if any(s.symbology in LINEAR for _, s in seen) else None
+    return PageReading(tuple(confirm(seen, full, confirmer)))
+
+
+def _family(decoder_name: str) -> str:
+    """Reads by variants of one decoder at one scale are one source, not independent ones."""
+    return "zbar" if decoder_name.startswith("zbar") else "zxing"
 
 
 def read_symbols(
@@ -526,26 +791,8 @@ def read_symbols(
     *,
     tiers: Sequence[Tier] = DEFAULT_TIERS,
 ) -> list[Symbol]:
-    """Read a page's symbols, cheaply on the common page that has none.
-
-    Every ordinary tier runs. An escalation tier runs only if the tier before it saw something
-    symbol-like that it could not read, whether or not it read other symbols, so a cover
-    carrying a QR code and a fine Code 128 yields both; a text page is never decoded at full
-    scale, and a stray suspect cannot walk a page up to the slowest tier unless every step
-    keeps seeing it.
-    """
-    memo = _Memo(page)
-    symbols: list[Symbol] = []
-    pending = 0
-    for tier in tiers:
-        if tier.escalation and not pending:
-            continue
-        if tier.decoder is None and chain is None:
-            chain = default_chain()
-        scan = read_tier(memo, tier, chain)
-        symbols.extend(scan.symbols)
-        pending = scan.suspects if tier.escalation else pending + scan.suspects
-    return _dedupe(symbols)
+    """The symbols `read_page` finds, trusted or not: for tools and the decoder benchmark."""
+    return read_page(page, chain, tiers=tiers).symbols
 
 
 def read_symbols_naive(image: Image.Image) -> list[Symbol]:

@@ -7,7 +7,10 @@ Kept apart from I/O so the rule can be read and tested on its own:
   code already (a second part, or a rescan);
 * any other page joins the job's open dossier;
 * pages before the first cover page of a job form an unassigned dossier that
-  the clerk completes in the UI.
+  the clerk completes in the UI;
+* a page that carries a receipt-like symbol capture could not confirm opens a
+  new dossier marked for review, never a silent guess either way: the clerk
+  decides whether it is a new dossier or belongs to the one before (issue 10).
 """
 
 from __future__ import annotations
@@ -17,22 +20,38 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a page goes: an existing dossier, or a new one with ``code``."""
+    """Where a page goes: an existing dossier, or a new one with ``code``.
+
+    ``review`` is set for a new dossier the clerk must confirm; ``follows`` is then the
+    dossier that was open before it, the one "same as before" merges back into.
+    """
 
     dossier_id: str | None
     code: str | None
+    review: bool = False
+    follows: str | None = None
 
     @property
     def creates(self) -> bool:
         return self.dossier_id is None
 
 
-def place(code: str | None, open_dossier_id: str | None, known_dossier_id: str | None) -> Placement:
-    """Decide a page's dossier from its code (if any) and the job's state.
+def place(
+    code: str | None,
+    open_dossier_id: str | None,
+    known_dossier_id: str | None,
+    *,
+    uncertain: bool = False,
+) -> Placement:
+    """Decide a page's dossier from its confirmed code (if any) and the job's state.
 
-    ``known_dossier_id`` is the dossier that already carries ``code``, if any.
-    The page's dossier becomes the job's open dossier afterwards in every case.
+    ``known_dossier_id`` is the dossier that already carries ``code``, if any;
+    ``uncertain`` says the page carries a receipt-like symbol that could not be
+    confirmed. The page's dossier becomes the job's open dossier afterwards in
+    every case.
     """
+    if uncertain and code is None:
+        return Placement(None, None, review=True, follows=open_dossier_id)
     if code is not None:
         if known_dossier_id is not None:
             return Placement(known_dossier_id, code)

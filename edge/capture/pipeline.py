@@ -31,6 +31,7 @@ from edge.domain import CodePatterns
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
+from edge.symbols import Kind, ReceiptRules, classify
 
 MULTI_PAGE_TYPES = ("application/pdf", "image/tiff")
 SINGLE_IMAGE_TYPES = ("image/jpeg", "image/png")
@@ -50,6 +51,8 @@ class FileOutcome:
     reason: str | None = None
     message: str | None = None
     latency_ms: float | None = None
+    uncertain: list[dict[str, Any]] = field(default_factory=list)
+    """Pages that opened a dossier for the clerk to check: index, dossier, candidates."""
 
 
 @dataclass
@@ -64,10 +67,73 @@ class Prepared:
 
 @dataclass
 class Analysis:
+    """What capture learnt from one page.
+
+    ``code`` is a confirmed dossier code. ``review`` lists the receipt-like symbols capture
+    could not confirm (text, symbology, alternatives, whether the text is personal); a page
+    with any and no confirmed code opens a dossier the clerk must check.
+    """
+
     code: str | None
-    symbols: list[dict[str, str]]
+    symbols: list[dict[str, Any]]
     flags: list[str]
     dpi: float | None
+    review: list[dict[str, Any]] = field(default_factory=list)
+
+
+def interpret(
+    reading: barcodes.PageReading, patterns: CodePatterns, rules: ReceiptRules
+) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The page's confirmed dossier code, its other symbols, and what needs the clerk.
+
+    A confirmed read of a dossier code (or a portal URL carrying one) starts or continues
+    that dossier. An unconfirmed read that would do so, or a receipt-like symbol that matches
+    no pattern, is a candidate for review. Two different confirmed codes on one page are
+    reviewed too: a slip never carries two, so one of them is not what it seems. Content
+    symbols (ID card, tracking number, payment, plain URL) are only kept as page attributes.
+    """
+    codes: list[str] = []
+    attrs: list[dict[str, Any]] = []
+    review: list[dict[str, Any]] = []
+    for read in reading.reads:
+        symbol = read.symbol
+        meaning = classify(symbol.text, symbol.symbology, patterns, rules)
+        attr: dict[str, Any] = {
+            "text": symbol.text,
+            "symbology": symbol.symbology,
+            "kind": str(meaning.kind),
+        }
+        if not read.confirmed:
+            attr["confirmed"] = False
+        if read.alternatives:
+            attr["alternatives"] = list(read.alternatives)
+        boundary = meaning.kind in (Kind.DOSSIER_CODE, Kind.RECEIPT_LIKE)
+        if meaning.kind is Kind.DOSSIER_CODE and read.confirmed and meaning.code:
+            if meaning.code not in codes:
+                codes.append(meaning.code)
+            if meaning.code == symbol.text.strip().upper() and not read.alternatives:
+                continue
+        elif boundary:
+            review.append(
+                {
+                    "text": symbol.text,
+                    "symbology": symbol.symbology,
+                    "code": meaning.code,
+                    "alternatives": list(read.alternatives),
+                    "why": "unconfirmed" if not read.confirmed else "no_pattern",
+                    "personal": meaning.personal,
+                }
+            )
+        attrs.append(attr)
+    if len(codes) > 1:
+        review.extend(
+            {"text": c, "symbology": "", "code": c, "alternatives": [], "why": "two_codes",
+             "personal": False}
+            for c in codes
+        )  # fmt: skip
+        return None, attrs, review
+    code = codes[0] if codes else None
+    return code, attrs, review if code is None else []
 
 
 def analyse(
@@ -75,27 +141,22 @@ def analyse(
     chain: barcodes.DecoderChain,
     patterns: CodePatterns,
     thresholds: quality.QualityThresholds,
+    rules: ReceiptRules | None = None,
 ) -> Analysis:
     """Quality and barcodes for one page, from the cheapest decodes that answer.
 
     Quality runs first on the quarter-scale image the reader already decoded to
     validate the page; barcodes then decode at half scale, and at full scale
-    only when a cheaper pass saw something symbol-like.
+    only when a cheaper pass saw something symbol-like or a 1-D code needs confirming.
     """
     report = quality.assess(
         page.image(4), reduce=4, pixel_size=page.pixel_size, dpi=page.dpi, thresholds=thresholds
     )
     page.drop_colour()
-    code = None
-    attrs: list[dict[str, str]] = []
-    for symbol in barcodes.read_symbols(page, chain):
-        matched = patterns.match(symbol.text)
-        if matched and code is None:
-            code = matched
-        elif not matched or matched != code:
-            attrs.append({"text": symbol.text, "symbology": symbol.symbology})
+    reading = barcodes.read_page(page, chain)
+    code, attrs, review = interpret(reading, patterns, rules or ReceiptRules())
     page.forget_images()
-    return Analysis(code, attrs, list(report.flags), report.effective_dpi)
+    return Analysis(code, attrs, list(report.flags), report.effective_dpi, review)
 
 
 class Capture:
@@ -131,6 +192,7 @@ class Capture:
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
         self.patterns = settings.patterns()
+        self.rules = settings.receipt_rules()
         self.thresholds = quality.QualityThresholds(
             min_dpi=settings.min_dpi, max_skew_degrees=settings.max_skew_degrees
         )
@@ -196,7 +258,7 @@ class Capture:
         if sniff(path) in SINGLE_IMAGE_TYPES and signature and signature[1] <= LOOKAHEAD_BYTES:
             try:
                 prepared.pages = [
-                    (page, analyse(page, self.chain, self.patterns, self.thresholds))
+                    (page, analyse(page, self.chain, self.patterns, self.thresholds, self.rules))
                     for page in self._open(path)
                 ]
             except (BadInput, OSError):
@@ -256,7 +318,9 @@ class Capture:
                     page.forget_images()
                     yield page, None
                     continue
-                future = self.pool.submit(analyse, page, self.chain, self.patterns, self.thresholds)
+                future = self.pool.submit(
+                    analyse, page, self.chain, self.patterns, self.thresholds, self.rules
+                )
                 window.append((page, future))
                 if len(window) > LOOKAHEAD_PAGES:
                     page_in_hand, oldest = window.popleft()
@@ -299,6 +363,8 @@ class Capture:
                 dossier_id = self._commit_page(
                     page, analysis, job_id, sha256, name, complete=is_last
                 )
+                if analysis.review:
+                    outcome.uncertain.append(_uncertain(page.index, dossier_id, analysis))
                 outcome.pages += 1
                 if dossier_id not in outcome.dossiers:
                     outcome.dossiers.append(dossier_id)
@@ -333,9 +399,13 @@ class Capture:
                 analysis.code,
                 job["open_dossier_id"] if job else None,
                 known["id"] if known else None,
+                uncertain=bool(analysis.review),
             )
             dossier_id = placement.dossier_id or self.ledger.create_dossier(
-                placement.code, job_id=job_id
+                placement.code,
+                job_id=job_id,
+                review=analysis.review if placement.review else (),
+                follows=placement.follows,
             )
             self.store.upsert_source(sha256, name, job_id)
             self.ledger.add_page(
@@ -414,6 +484,22 @@ class Capture:
         outcome.reason = bad.reason
         outcome.message = message
         return outcome
+
+
+def _uncertain(index: int, dossier_id: str, analysis: Analysis) -> dict[str, Any]:
+    """What the capture report says of a page sent to the clerk; personal texts withheld."""
+    return {
+        "page": index + 1,
+        "dossier": dossier_id,
+        "candidates": [
+            {
+                "symbology": r["symbology"],
+                "why": r["why"],
+                "texts": None if r["personal"] else [r["text"], *r["alternatives"]],
+            }
+            for r in analysis.review
+        ],
+    }
 
 
 def _with_last(pages: Iterator[T]) -> Iterator[tuple[T, bool]]:
