@@ -213,6 +213,7 @@ class Daemon:
         self.totals["files"] += 1
         self.totals["pages"] += outcome.pages
         self.totals["quarantined"] += outcome.status == "quarantined"
+        self.vitals.sent_to_review += len(outcome.uncertain)
         for dossier_id in outcome.dossiers:
             row = self.store.dossier(dossier_id)
             report.codes[dossier_id] = row["code"] if row else None

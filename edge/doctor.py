@@ -31,6 +31,21 @@ def check_zbar() -> Check:
     return Check("libzbar", "ok", "libzbar loads")
 
 
+def _reviews(store: Store) -> Check:
+    """Covers capture could not read for sure hold their pages out of every dossier until a
+    clerk decides, so a box where nobody does so is a box filing nothing."""
+    waiting = store.open_reviews()
+    if not waiting:
+        return Check("reviews", "ok", "no scanned cover waits for the clerk")
+    return Check(
+        "reviews",
+        "warn",
+        f"{len(waiting)} scanned cover(s) wait for the clerk, the oldest since "
+        f"{waiting[0]['received_at']}",
+        "ask the clerk to open the dossiers marked 'Cần kiểm tra bìa' and decide each one",
+    )
+
+
 def run_checks(state: Path, inbox: str | None = None) -> list[Check]:
     checks = [check_zbar()]
     if not (state / DB_FILE).exists():
@@ -100,6 +115,7 @@ def run_checks(state: Path, inbox: str | None = None) -> list[Check]:
             )
         else:
             checks.append(Check("clock", "ok", "wall clock is not behind the time floor"))
+        checks.append(_reviews(store))
     finally:
         store.close()
     if inbox is not None:

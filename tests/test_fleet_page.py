@@ -31,13 +31,18 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from edge.clock import iso
+from edge.desk import DeskLedger
+from edge.domain import CodePatterns
+from edge.observe.health import REVIEW_OVERDUE_SECONDS
 from edge.provision import provision
+from edge.records import Ledger
 from edge.store import Store
 from edge.sync import client
 from edge.sync import contract as c
 from edge.sync.central.fleet import SILENT_AFTER_MINUTES
 from edge.sync.central.receiver import Central
-from edge.vault import new_signing_keypair, sign_with
+from edge.vault import Keyring, new_signing_keypair, sign_with
 from tests.syncutil import FAST, PASSWORD, CentralServer
 
 if TYPE_CHECKING:
@@ -170,6 +175,28 @@ def real_box(folder: Path, office: str) -> Path:
     return state
 
 
+def open_review(state: Path, *, waited_ms: int = 0) -> str:
+    """A dossier whose cover capture could not confirm, as it leaves one for the clerk."""
+    store = Store.open(state)
+    try:
+        ledger = Ledger(store, Keyring.load(state).sealer())
+        with store.transaction():
+            dossier_id = ledger.create_dossier(
+                None, review=[{"text": "X", "why": "no_pattern"}], follows=None
+            )
+            if waited_ms:
+                store.conn.execute(
+                    "UPDATE dossiers SET received_at=? WHERE id=?",
+                    (iso(int(time.time() * 1000) - waited_ms), dossier_id),
+                )
+    finally:
+        store.close()
+    return dossier_id
+
+
+OVERDUE_MS = (REVIEW_OVERDUE_SECONDS + 3600) * 1000
+
+
 @dataclass
 class Fleet:
     server: CentralServer
@@ -202,6 +229,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, box_template: Path) -> Itera
         codes = sorted(PROVINCES)
         real = {"H29.01": box, "H40.03": real_box(tmp_path / "b2", "H40.03")}
         real["T12.07"] = real_box(tmp_path / "b3", "T12.07")
+        open_review(real["H40.03"])  # the clerk has not looked yet: shown, not flagged
+        open_review(real["T12.07"])
+        open_review(real["T12.07"], waited_ms=OVERDUE_MS)  # nobody checks: flagged
         sims = [
             SimBox.new(f"{codes[i % len(codes)]}.{10 + i // len(codes):02d}")
             for i in range(FLEET - len(real))
@@ -281,6 +311,24 @@ def test_fleet_page_lists_filters_and_flags_silent_boxes(browser: Browser, fleet
             assert "0.1.0" in row.inner_text() and "chưa có báo cáo" not in row.inner_text()
         template_box = page.locator('tr[data-office="H29.01"]')
         assert "1 tệp cách ly" in template_box.inner_text()  # its quarantined damaged scan
+        assert "chờ kiểm tra bìa" not in template_box.inner_text()
+
+        # Covers waiting for the clerk: counted on every box, flagged once a day old.
+        waiting = page.locator('tr[data-office="H40.03"]')
+        assert "1 hồ sơ chờ kiểm tra bìa" in waiting.locator("td.alerts").inner_text()
+        assert "alerting" not in (waiting.get_attribute("class") or "").split()
+        overdue = page.locator('tr[data-office="T12.07"]')
+        alerts = overdue.locator("td.alerts").inner_text()
+        assert "2 hồ sơ chờ kiểm tra bìa (lâu nhất quá 1 ngày)" in alerts
+        assert "review:" not in alerts  # the page's own words, not the box's English
+        assert "alerting" in (overdue.get_attribute("class") or "").split()
+        assert overdue.evaluate("r => getComputedStyle(r).boxShadow") == (
+            "rgb(138, 83, 0) 4px 0px 0px 0px inset"
+        )
+        assert (
+            overdue.locator("ul.alerts li").last.evaluate("li => getComputedStyle(li).color")
+            == "rgb(138, 83, 0)"
+        )
 
         # Box-supplied text is shown, never run.
         hostile = page.locator(f'tr[data-device="{fleet.hostile}"] td.alerts')
@@ -353,6 +401,12 @@ def test_fleet_json_matches_the_page_and_health_needs_a_signature(fleet: Fleet) 
 
     real = [b for b in everything["boxes"] if b["device"] in fleet.real]
     assert len(real) == 3
+    reviews = {b["office"]: (b["open_reviews"], b["reviews_overdue"]) for b in real}
+    assert reviews == {"H29.01": (0, False), "H40.03": (1, False), "T12.07": (2, True)}
+    # Summaries from before the field still validate and show nothing to check.
+    older = [b for b in everything["boxes"] if b["device"] not in fleet.real and b["health"]]
+    assert older and all(b["open_reviews"] is None for b in older)
+    assert not any(b["reviews_overdue"] for b in older)
     for row in real:
         health = row["health"]
         assert health["office"] == row["office"] and row["version"] == health["version"]
@@ -405,6 +459,58 @@ def test_health_reports_keep_only_the_latest(tmp_path: Path, central: CentralSer
     assert second["alerts"] == {"disk": "90 MB free"} and first["alerts"] == {}
     assert second["reported_at"] > first["reported_at"]
     assert second["last_contact"] == second["reported_at"]  # stored with the contact
+
+
+def test_covers_to_check_reach_the_fleet_and_clear_when_the_clerk_decides(
+    tmp_path: Path, central: CentralServer
+) -> None:
+    """On SQLite and PostgreSQL: the count rides each round; a day's wait flags the box."""
+    state = real_box(tmp_path / "box", "H29.06")
+    client.enroll(state, central.url, central.central.issue_token("H29.06"))
+    dossier_id = open_review(state)
+    assert client.sync_once(state, policy=FAST).health_sent
+    answer = fleet_json(central.url)
+    (row,) = answer["boxes"]
+    assert (row["open_reviews"], row["reviews_overdue"], row["alerts"]) == (1, False, {})
+    assert answer["alerting"] == 0
+    page = httpx.get(f"{central.url}/fleet", params={"lang": "en"}, timeout=30).text
+    assert "1 cover(s) for the clerk to check" in page and "oldest over a day" not in page
+    assert 'class="box alerting"' not in page
+
+    store = Store.open(state)
+    try:
+        with store.transaction():
+            store.conn.execute(
+                "UPDATE dossiers SET received_at=? WHERE id=?",
+                (iso(int(time.time() * 1000) - OVERDUE_MS), dossier_id),
+            )
+    finally:
+        store.close()
+    assert client.sync_once(state, policy=FAST).health_sent
+    answer = fleet_json(central.url)
+    (row,) = answer["boxes"]
+    assert row["open_reviews"] == 1 and row["reviews_overdue"] is True
+    assert set(row["alerts"]) == {"review"} and answer["alerting"] == 1
+    page = httpx.get(f"{central.url}/fleet", params={"lang": "en"}, timeout=30).text
+    assert "1 cover(s) for the clerk to check (oldest over a day)" in page
+    assert 'class="box alerting"' in page
+
+    store = Store.open(state)
+    keyring = Keyring.load(state)
+    session = keyring.unlock("lan", PASSWORD)
+    try:
+        desk = DeskLedger(store, keyring.sealer(), session)
+        desk.confirm_new_dossier(dossier_id, "H26.22.16-251111-3366", CodePatterns.default())
+    finally:
+        session.close()
+        store.close()
+    assert client.sync_once(state, policy=FAST).health_sent
+    answer = fleet_json(central.url)
+    (row,) = answer["boxes"]
+    assert (row["open_reviews"], row["reviews_overdue"], row["alerts"]) == (0, False, {})
+    assert answer["alerting"] == 0
+    page = httpx.get(f"{central.url}/fleet", timeout=30).text
+    assert "chờ kiểm tra bìa" not in page
 
 
 def test_silent_after_reaches_the_page_from_the_command_line(tmp_path: Path) -> None:

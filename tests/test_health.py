@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,13 +24,26 @@ from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge import samples
-from edge.clock import iso
-from edge.observe.health import Vitals, health_summary, read_only, readiness
+from edge.clock import iso, parse_iso
+from edge.desk import DeskLedger
+from edge.domain import CodePatterns
+from edge.observe.health import (
+    REVIEW_OVERDUE_SECONDS,
+    Vitals,
+    health_summary,
+    read_only,
+    readiness,
+    snapshot,
+)
 from edge.observe.server import create_app
+from edge.records import Ledger
 from edge.samples import DossierSpec
 from edge.settings import Settings
-from edge.store import Store
+from edge.store import DB_FILE, Store
+from edge.sync.client import wire_summary
+from edge.vault import Keyring
 from tests import badfiles
+from tests.conftest import PASSWORD
 
 EDGE = [sys.executable, "-m", "edge.cli"]
 
@@ -99,6 +113,8 @@ def test_a_running_box_reports_health_and_metrics_that_follow_capture(
         assert before[("edge_watcher_up", ())] == 1
         assert before[("edge_database_up", ())] == 1
         assert before[("edge_outbox_dossiers", ())] == 0
+        assert before[("edge_dossiers_needs_review", ())] == 0
+        assert before[("edge_pages_sent_to_review_total", ())] == 0
         assert before[("edge_last_sync_timestamp_seconds", ())] == 0
         assert before[("edge_build_info", (("office", "H29.01"), ("version", "0.1.0")))] == 1
         assert before[("edge_disk_free_bytes", ())] > 0
@@ -324,3 +340,98 @@ def test_summary_reads_the_sync_tables(state: Path, inbox: Path) -> None:
     assert metrics[("edge_clock_central_offset_seconds", ())] == -1.5
     assert metrics[("edge_outbox_batches_in_flight", ())] == 1
     assert metrics[("edge_sync_errors_total", (("kind", "unreachable"),))] == 4
+
+
+def open_review(store: Store, state: Path) -> str:
+    """What capture leaves when it cannot confirm a cover: a dossier the clerk must check."""
+    ledger = Ledger(store, Keyring.load(state).sealer())
+    with store.transaction():
+        return ledger.create_dossier(
+            None, review=[{"text": "X", "why": "no_pattern"}], follows=None
+        )
+
+
+def test_covers_waiting_for_the_clerk_are_counted_and_flagged_after_a_day(state: Path) -> None:
+    store = Store.open(state)
+    try:
+        assert health_summary(store, state)["open_reviews"] == 0
+        dossier_id = open_review(store, state)
+        received = store.dossier(dossier_id)["received_at"]
+        fresh = health_summary(store, state)
+        assert store.review_count() == 1
+    finally:
+        store.close()
+    assert fresh["open_reviews"] == 1 and fresh["oldest_review"] == received
+    assert "review" not in fresh["alerts"]  # waiting an hour is the desk's normal rhythm
+    assert wire_summary(fresh).open_reviews == 1  # the contract carries it to central
+    vitals = Vitals(watching=True, sent_to_review=3)
+    with TestClient(app=create_app(state, vitals)) as client:
+        metrics = samples_of(client.get("/metrics").text)
+        ready = client.get("/readyz").json()
+    assert metrics[("edge_dossiers_needs_review", ())] == 1
+    assert metrics[("edge_pages_sent_to_review_total", ())] == 3
+    oldest = metrics[("edge_dossiers_needs_review_oldest_timestamp_seconds", ())]
+    assert oldest == pytest.approx(parse_iso(received) / 1000)
+    assert ("edge_alert", (("name", "review"),)) not in metrics
+    assert ready["ready"] is True
+    assert ready["checks"]["review"] == {
+        "ok": True,
+        "open": 1,
+        "oldest": received,
+        "overdue": False,
+    }
+
+    store = Store.open(state)
+    try:
+        day_ago = int(time.time() * 1000) - (REVIEW_OVERDUE_SECONDS + 3600) * 1000
+        with store.transaction():
+            store.conn.execute(
+                "UPDATE dossiers SET received_at=? WHERE id=?", (iso(day_ago), dossier_id)
+            )
+        stale = health_summary(store, state)
+    finally:
+        store.close()
+    assert stale["alerts"]["review"] == (
+        f"1 dossier(s) waiting for the clerk to check the cover since {iso(day_ago)}"
+    )
+    assert wire_summary(stale).alerts["review"] == stale["alerts"]["review"]
+    with TestClient(app=create_app(state, Vitals(watching=True))) as client:
+        metrics = samples_of(client.get("/metrics").text)
+        ready = client.get("/readyz")
+    assert metrics[("edge_alert", (("name", "review"),))] == 1
+    assert metrics[("edge_pages_sent_to_review_total", ())] == 0  # a new daemon, a new count
+    assert ready.status_code == 200  # covers to check never stop the box taking scans
+    assert ready.json()["checks"]["review"]["overdue"] is True
+
+    # The clerk decides: nothing waits any more.
+    store = Store.open(state)
+    session = Keyring.load(state).unlock("lan", PASSWORD)
+    try:
+        desk = DeskLedger(store, Keyring.load(state).sealer(), session)
+        desk.confirm_new_dossier(dossier_id, "H26.22.16-251111-3366", CodePatterns.default())
+        done = health_summary(store, state)
+    finally:
+        session.close()
+        store.close()
+    assert done["open_reviews"] == 0 and done["oldest_review"] is None
+    assert "review" not in done["alerts"]
+    with TestClient(app=create_app(state, Vitals(watching=True))) as client:
+        metrics = samples_of(client.get("/metrics").text)
+    assert metrics[("edge_dossiers_needs_review", ())] == 0
+    assert ("edge_dossiers_needs_review_oldest_timestamp_seconds", ()) not in metrics
+
+
+def test_a_database_from_before_reviews_has_none(state: Path) -> None:
+    conn = sqlite3.connect(state / DB_FILE)
+    try:
+        conn.execute("DROP INDEX dossiers_review")
+        conn.execute("ALTER TABLE dossiers DROP COLUMN needs_review")
+        conn.commit()
+    finally:
+        conn.close()
+    conn = read_only(state)
+    try:
+        data = snapshot(conn, state)
+    finally:
+        conn.close()
+    assert data["open_reviews"] == 0 and data["oldest_review"] is None

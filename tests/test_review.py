@@ -326,7 +326,7 @@ def test_a_cover_with_a_code_that_matches_nothing_waits_for_the_clerk(
     """A Code 128 of dossier-code shape whose date is impossible (so no pattern takes it):
     the pages after it must not join the citizen before, and the report says so."""
     from edge import samples
-    from tests.test_capture_e2e import capture_once, dossiers
+    from tests.test_capture_e2e import capture_once, dossiers, edge
 
     job = inbox / "batch"
     job.mkdir()
@@ -348,3 +348,7 @@ def test_a_cover_with_a_code_that_matches_nothing_waits_for_the_clerk(
     held = listed[("batch/scan_3.jpg", "batch/scan_4.jpg", "batch/scan_5.jpg")]
     assert (first["code"], "needs_review" in first["flags"]) == (CODE, False)
     assert (held["code"], "needs_review" in held["flags"]) == (None, True)
+    doctor = json.loads(
+        edge("doctor", "--state", str(state), "--inbox", str(inbox), "--json", check=False).stdout
+    )
+    assert {c["name"]: c["status"] for c in doctor}["reviews"] == "warn"

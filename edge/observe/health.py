@@ -19,6 +19,12 @@ databases from before the sync tables existed:
   state there instead;
 * ``dossiers.sync`` (pending/sent/acknowledged): dossiers not yet acknowledged.
 
+Covers capture could not confirm (``dossiers.needs_review``, schema 8) are counted as
+``open_reviews``, with the oldest one's arrival; when it has waited longer than
+``REVIEW_OVERDUE_SECONDS`` the summary carries a ``review`` alert, so the fleet page,
+``edge_alert`` and older centrals that only know alerts all flag it. A database from
+before that column has no reviews.
+
 Missing tables and keys mean "never synced" and "nothing acknowledged", which is the
 truth on a box that has not enrolled yet.
 """
@@ -44,6 +50,10 @@ SYNC_ERROR_PREFIX = "sync.errors."
 ACKNOWLEDGED = "acknowledged"
 SYNC_STALE_SECONDS = 24 * 3600
 BEAT_STALE_SECONDS = 180.0
+# A cover waiting for the clerk is normal for minutes or hours (they check it at the
+# desk later that day); one still waiting the next day means nobody is checking them.
+REVIEW_OVERDUE_SECONDS = 24 * 3600
+REVIEW_ALERT = "review"
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Vitals:
     started: float = field(default_factory=time.monotonic)
     last_beat: float = field(default_factory=time.monotonic)
     stale_after: float = BEAT_STALE_SECONDS
+    # pages capture sent to the clerk's review since start (one per ``FileOutcome.uncertain``)
+    sent_to_review: int = 0
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -196,6 +208,27 @@ def _outbox(conn: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
     }
 
 
+def _reviews(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """Dossiers waiting for the clerk to check their cover, and when the oldest arrived.
+
+    The same rule as ``Store.review_count``: flagged until the clerk decides.
+    """
+    if "needs_review" not in _columns(conn, "dossiers"):
+        return 0, None
+    count, oldest = conn.execute(
+        "SELECT COUNT(*), MIN(received_at) FROM dossiers WHERE needs_review = 1"
+    ).fetchone()
+    since = _time_ms(oldest)
+    return int(count), iso(since) if since is not None else None
+
+
+def _review_alert(count: int, oldest: str | None, now_ms: int) -> str | None:
+    """The ``review`` alert's text once the oldest open review has waited too long."""
+    if not count or oldest is None or now_ms - parse_iso(oldest) <= REVIEW_OVERDUE_SECONDS * 1000:
+        return None
+    return f"{count} dossier(s) waiting for the clerk to check the cover since {oldest}"
+
+
 def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None) -> dict[str, Any]:
     """Everything the box can say about itself from its database and disk, as plain data."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -216,6 +249,10 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
     for kind, value in _cursors(conn, tables, "errors.").items():
         errors[kind] = errors.get(kind, 0) + _int(value)
     alerts = {name: value for name, value in _meta_prefixed(conn, "alert.").items() if value}
+    open_reviews, oldest_review = _reviews(conn)
+    overdue = _review_alert(open_reviews, oldest_review, now_ms)
+    if overdue is not None:
+        alerts[REVIEW_ALERT] = overdue
     return {
         "version": __version__,
         "office": _meta(conn, "office"),
@@ -225,6 +262,8 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
         "last_capture": conn.execute("SELECT MAX(created) FROM pages").fetchone()[0],
         "events": int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]),
         "dossiers": dossiers,
+        "open_reviews": open_reviews,
+        "oldest_review": oldest_review,
         "quarantine": quarantine,
         "outbox": _outbox(conn, tables),
         "sync": {
@@ -291,6 +330,14 @@ def readiness(state: Path, vitals: Vitals | None) -> dict[str, Any]:
             "last_ok": sync["last_ok"],
             "age_seconds": age,
             "stale": age is None or age > SYNC_STALE_SECONDS,
+        }
+        # Like sync, covers waiting for the clerk never stop the box from taking scans.
+        count, oldest = data["open_reviews"], data["oldest_review"]
+        checks["review"] = {
+            "ok": True,
+            "open": count,
+            "oldest": oldest,
+            "overdue": _review_alert(count, oldest, parse_iso(data["at"])) is not None,
         }
     if vitals is None:
         checks["watcher"] = {"ok": False, "detail": "no daemon in this process"}

@@ -68,6 +68,13 @@ class StoreCollector(Collector):
                 "seconds since the daemon's main loop last showed progress",
                 value=self.vitals.beat_age(),
             )
+            # Only the daemon sees a page go to review as it happens; the database keeps
+            # the dossier, not how many pages capture was unsure of (the clerk may merge).
+            yield CounterMetricFamily(
+                "edge_pages_sent_to_review",
+                "pages capture could not place for sure and sent to the clerk since start",
+                value=self.vitals.sent_to_review,
+            )
 
 
 def _families(data: dict) -> Iterator[Metric]:
@@ -86,6 +93,17 @@ def _families(data: dict) -> Iterator[Metric]:
     for status, count in sorted(data["dossiers"].items()):
         dossiers.add_metric([status], count)
     yield dossiers
+    yield GaugeMetricFamily(
+        "edge_dossiers_needs_review",
+        "dossiers waiting for the clerk to check a cover capture could not confirm",
+        value=data["open_reviews"],
+    )
+    if data["oldest_review"] is not None:
+        yield GaugeMetricFamily(
+            "edge_dossiers_needs_review_oldest_timestamp_seconds",
+            "when the oldest dossier still waiting for the clerk's check arrived",
+            value=parse_iso(data["oldest_review"]) / 1000,
+        )
     quarantine = GaugeMetricFamily(
         "edge_quarantine_files", "files quarantined as bad input, by status", labels=["status"]
     )

@@ -316,6 +316,7 @@ class HealthSummary(msgspec.Struct):
     pages: Count = 0
     events: Count = 0
     dossiers: Counts = {}
+    open_reviews: Count | None = None  # covers waiting for the clerk; None: an older box
     quarantine: Counts = {}
     outbox: OutboxHealth = msgspec.field(default_factory=OutboxHealth)
     sync: SyncHealth = msgspec.field(default_factory=SyncHealth)

@@ -7,6 +7,13 @@ time that every signed request already updates. ``GET /fleet`` renders that as o
 server-side HTML page (no scripts, no external assets, readable on a phone) and
 ``GET /fleet.json`` gives tools the same rows.
 
+A box whose clerk has covers to check (``open_reviews``: capture could not confirm the
+code, so the pages wait in a dossier flagged for review) shows how many; it is flagged
+with the other alerting boxes only once the oldest has waited over a day, which the box
+itself judges and says with its ``review`` alert (``REVIEW_OVERDUE_SECONDS``): covers
+checked later the same day are the normal rhythm of a desk, not something for regional
+IT. Summaries from boxes older than the field show nothing there.
+
 A box is *silent* when central has heard nothing signed from it for longer than
 ``edge central serve --silent-after MINUTES``; silent boxes sort first because they
 are the ones someone may have to drive to.
@@ -43,6 +50,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from edge.clock import iso
+from edge.observe.health import REVIEW_ALERT
 from edge.sync import contract as c
 from edge.sync.central import storage as st
 from edge.sync.central.app import COMMON, SIGNED, _target, auth_headers
@@ -156,6 +164,8 @@ class FleetBox(msgspec.Struct):
     disk_low: bool
     clock_skew_seconds: float | None
     quarantine: int | None
+    open_reviews: int | None
+    reviews_overdue: bool
     last_capture: str | None
     last_sync: str | None
     alerts: dict[str, str]
@@ -249,6 +259,8 @@ def _box(row: Any, names: dict[str, str], now: int, silent_after_ms: int) -> Fle
         disk_low=disk_low,
         clock_skew_seconds=skew,
         quarantine=health.quarantine.get("held", 0) if health else None,
+        open_reviews=health.open_reviews if health else None,
+        reviews_overdue=bool(health and REVIEW_ALERT in health.alerts),
         last_capture=health.last_capture if health else None,
         last_sync=health.sync.last_ok if health else None,
         alerts=dict(health.alerts) if health else {},
@@ -345,6 +357,8 @@ TEXT: dict[str, dict[str, str]] = {
         "disk_low": "Sắp hết đĩa",
         "clock_skew": "Đồng hồ lệch {minutes} phút",
         "quarantine": "{n} tệp cách ly",
+        "reviews": "{n} hồ sơ chờ kiểm tra bìa",
+        "reviews_overdue": "{n} hồ sơ chờ kiểm tra bìa (lâu nhất quá 1 ngày)",
         "empty": "Không có máy nào.",
         "minutes_ago": "{n} phút trước",
         "hours_ago": "{n} giờ trước",
@@ -379,6 +393,8 @@ TEXT: dict[str, dict[str, str]] = {
         "disk_low": "Disk nearly full",
         "clock_skew": "Clock off by {minutes} min",
         "quarantine": "{n} quarantined",
+        "reviews": "{n} cover(s) for the clerk to check",
+        "reviews_overdue": "{n} cover(s) for the clerk to check (oldest over a day)",
         "empty": "No boxes.",
         "minutes_ago": "{n} min ago",
         "hours_ago": "{n} h ago",
@@ -428,10 +444,12 @@ def _ago(minutes: int | None, t: dict[str, str]) -> str:
 
 def _row(box: FleetBox, lang: str, t: dict[str, str]) -> dict[str, Any]:
     """Display strings for one box, so the template holds layout only."""
-    # The box's own disk alert gets the page's wording; other alerts are shown as sent.
+    # The box's own disk and review alerts get the page's wording; others are shown as sent.
+    overdue = box.reviews_overdue and bool(box.open_reviews)
     alerts = [
         f"{t['disk_low']} ({text})" if name == "disk" else f"{name}: {text}"
         for name, text in sorted(box.alerts.items())
+        if not (name == REVIEW_ALERT and overdue)
     ]
     if box.disk_low and "disk" not in box.alerts:
         alerts.insert(0, t["disk_low"])
@@ -439,6 +457,8 @@ def _row(box: FleetBox, lang: str, t: dict[str, str]) -> dict[str, Any]:
         alerts.append(t["clock_skew"].format(minutes=round(box.clock_skew_seconds / 60)))
     if box.quarantine:
         alerts.append(t["quarantine"].format(n=box.quarantine))
+    if box.open_reviews:
+        alerts.append(t["reviews_overdue" if overdue else "reviews"].format(n=box.open_reviews))
     if box.health is None:
         outbox = t["no_report"]
         disk = "–"
