@@ -12,7 +12,18 @@ from collections.abc import Awaitable, Callable
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui_fixtures import Desk, make_app, sign_in
+from edge import samples
+from tests.tui_fixtures import (
+    MISREAD,
+    REVIEW_CODE,
+    Desk,
+    add_dossier_pages,
+    add_review,
+    id_card_text,
+    make_app,
+    page_bytes,
+    sign_in,
+)
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -70,5 +81,77 @@ def test_screen(snap_compare, desk: Desk, screen: str, size: tuple[int, int]) ->
     app = make_app(desk)
     try:
         assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
+    finally:
+        app.office.store.close()
+
+
+# -- issue 10: a cover to check, and an ID card among the pages (80×24 only) -------------------
+
+PORTAL_LINK = "https://dichvucong.hanoi.gov.vn/tra-cuu?SGT=001203012345&MHS=XX-1"
+
+
+def _review_desk(desk: Desk) -> None:
+    add_review(
+        desk,
+        [
+            {"text": MISREAD, "symbology": "code128", "code": None,
+             "alternatives": [REVIEW_CODE], "why": "unconfirmed", "personal": False},
+            {"text": PORTAL_LINK, "symbology": "qr", "code": None, "alternatives": [],
+             "why": "no_pattern", "personal": True},
+        ],
+        follows=desk.filled.waiting[1],
+    )  # fmt: skip
+
+
+def _id_card_desk(desk: Desk) -> None:
+    person = samples.sample_people(1, 4242)[0]
+    code = samples.sample_codes(1, 4242)[0]
+    card = [{"text": id_card_text(person), "symbology": "qr", "kind": "cccd"}]
+    add_dossier_pages(
+        desk,
+        code,
+        [
+            (page_bytes(samples.cover_page(code, 5, 100)), []),
+            (page_bytes(samples.text_page(6, 100)), card),
+        ],
+    )
+
+
+async def _first_row(pilot: Pilot[None]) -> None:
+    await sign_in(pilot)
+    await pilot.press("2")
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause(0.4)
+
+
+async def _new_code(pilot: Pilot[None]) -> None:
+    await _first_row(pilot)
+    await pilot.press("n")
+    await pilot.pause(0.2)
+
+
+async def _id_card(pilot: Pilot[None]) -> None:
+    await sign_in(pilot)
+    await pilot.press("2", "end", "enter")
+    await pilot.pause(0.4)
+
+
+REVIEW_SCREENS = {
+    "home_with_review": (_review_desk, _home),
+    "inbox_with_review": (_review_desk, _go("2")),
+    "review_panel": (_review_desk, _first_row),
+    "review_new_code": (_review_desk, _new_code),
+    "id_card": (_id_card_desk, _id_card),
+}
+
+
+@pytest.mark.parametrize("screen", list(REVIEW_SCREENS))
+def test_review_screen(snap_compare, desk: Desk, screen: str) -> None:
+    prepare, run_before = REVIEW_SCREENS[screen]
+    prepare(desk)
+    app = make_app(desk)
+    try:
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
     finally:
         app.office.store.close()

@@ -8,11 +8,13 @@ screen the same on every run, which the snapshot tests need.
 
 from __future__ import annotations
 
+import io
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_textual_snapshot
@@ -21,12 +23,16 @@ from textual.widgets import Input
 
 import edge.clock
 from edge import samples
+from edge.clock import Clock
 from edge.daemon import Daemon
 from edge.provision import provision
+from edge.records import Ledger
+from edge.store import Store
 from edge.tui.app import EdgeApp
 from edge.tui.demo_office import Filled, fill_desk
 from edge.tui.i18n import set_language
 from edge.tui.office import Office
+from edge.vault import Keyring
 from tests.conftest import PASSWORD
 
 # pytest-textual-snapshot 1.0 names the SVG extension for syrupy < 5; syrupy 7 reads this
@@ -153,6 +159,96 @@ async def wait_until(
             return
         await pilot.pause(0.05)
     assert condition(), "the app did not reach the expected state in time"
+
+
+REVIEW_CODE = "H26.22.16-251111-3366"
+"""The code on the cover of the review dossiers below, as a Code 128 printed too small."""
+MISREAD = "HP6.2(.16-251111-3366"
+"""What a half-scale decode made of it: checksum-valid, and wrong (issue 10)."""
+
+
+def page_bytes(image: Any) -> bytes:
+    out = io.BytesIO()
+    samples.save_jpeg(image, out, dpi=100, quality=70)
+    return out.getvalue()
+
+
+def add_dossier_pages(
+    desk: Desk,
+    code: str | None,
+    pages: Sequence[tuple[bytes, list[dict[str, Any]]]],
+    *,
+    review: Sequence[dict[str, Any]] = (),
+    follows: str | None = None,
+    minutes_ago: int = 10,
+) -> str:
+    """A dossier as capture would have filed it, with each page's symbols sealed beside it.
+
+    Written through the ledger capture uses, on the tests' fixed clock, so what the
+    screens show of it (received time) is the same on every run.
+    """
+    store = Store.open(desk.state)
+    clock = store.clock
+    store.clock = Clock(clock.floor_ms, clock.last, wall=lambda: APP_DAY_MS - minutes_ago * 60_000)
+    try:
+        ledger = Ledger(store, Keyring.load(desk.state).sealer())
+        with store.transaction():
+            dossier_id = ledger.create_dossier(code, review=list(review), follows=follows)
+            for index, (data, symbols) in enumerate(pages):
+                ledger.add_page(
+                    dossier_id,
+                    data,
+                    media_type="image/jpeg",
+                    sha256=f"{dossier_id}:{index}".encode().hex()[:64].ljust(64, "0"),
+                    source_sha=f"src:{dossier_id}:{index}".encode().hex()[:64].ljust(64, "0"),
+                    source_name=f"scan_{index + 1}.jpg",
+                    source_index=index,
+                    width=827,
+                    height=1169,
+                    dpi=100.0,
+                    flags=[],
+                    symbols=symbols,
+                )
+    finally:
+        store.close()
+    return dossier_id
+
+
+def add_review(
+    desk: Desk,
+    review: Sequence[dict[str, Any]] | None = None,
+    *,
+    follows: str | None = None,
+    pages: int = 2,
+) -> str:
+    """A dossier opened by a cover capture could not confirm, after ``follows``."""
+    if review is None:
+        review = [
+            {
+                "text": MISREAD,
+                "symbology": "code128",
+                "code": None,
+                "alternatives": [REVIEW_CODE],
+                "why": "unconfirmed",
+                "personal": False,
+            }
+        ]
+    symbols = [
+        {"text": r["text"], "symbology": r["symbology"], "kind": "receipt_like", "confirmed": False}
+        for r in review
+    ]
+    images = [(page_bytes(samples.cover_page(REVIEW_CODE, 3, 100, symbology="code128")), symbols)]
+    images += [(page_bytes(samples.text_page(4 + i, 100)), []) for i in range(pages - 1)]
+    return add_dossier_pages(desk, None, images, review=review, follows=follows)
+
+
+def id_card_text(person: samples.Person, *, number: str | None = None) -> str:
+    """The QR on a chip ID card: ID12|old ID9|name|ddmmyyyy|sex|address|issue ddmmyyyy."""
+    born = person.birth_date.strftime("%d%m%Y")
+    return (
+        f"{number or person.cccd}|{person.cccd[-9:]}|{person.full_name}|{born}|{person.sex}|"
+        f"{person.address}|01072021"
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -105,7 +105,8 @@ class EdgeApp(App[None]):
         if self.office.unlocked is None:
             return
         for screen in self.screen_stack:
-            if isinstance(screen, DeskScreen):
+            # a screen still being built has nothing to redraw yet (its on_mount loads it)
+            if isinstance(screen, DeskScreen) and screen.is_mounted:
                 screen.refresh_data()
 
     # -- sign-in, lock, sign-out ----------------------------------------------------------------

@@ -83,6 +83,43 @@ FIELDS = {
     "receiver_id": N_("ID paper number"),
 }
 
+REVIEW_WHY = {
+    "unconfirmed": N_("not confirmed"),
+    "no_pattern": N_("not a code's shape"),
+    "two_codes": N_("two codes on one page"),
+}
+"""Why capture could not trust a cover's symbol (``review[].why`` in ``dossier.created``)."""
+
+ID_CARD_WARNINGS = {
+    "unknown_province": N_("the first 3 digits are not a province code"),
+    "century_mismatch": N_("the number's century digit does not match the birth date"),
+    "birth_year_mismatch": N_("the number does not match the year of birth"),
+    "sex_mismatch": N_("the number does not match the sex"),
+    "sex_unknown": N_("the sex could not be read"),
+    "old_number_invalid": N_("the old ID number is not valid"),
+    "issued_before_birth": N_("the issue date is before the birth date"),
+    "future_birth": N_("the birth date is in the future"),
+    "issued_in_future": N_("the issue date is in the future"),
+}
+"""What ``edge.symbols.parse_id_card`` found odd on an ID card's QR, for the clerk to check."""
+
+SYMBOLOGY = {
+    "qr": "QR",
+    "qrcode": "QR",
+    "microqr": "Micro QR",
+    "datamatrix": "Data Matrix",
+    "aztec": "Aztec",
+    "pdf417": "PDF417",
+    "code128": "Code 128",
+    "code39": "Code 39",
+    "code93": "Code 93",
+    "codabar": "Codabar",
+    "itf": "ITF",
+    "ean13": "EAN-13",
+    "ean8": "EAN-8",
+    "upca": "UPC-A",
+}
+
 ERRORS = {
     "wrong_password": N_("Wrong user name or password. Check Caps Lock and try again."),
     "dossier_missing": N_("This dossier no longer exists. Go back to the list."),
@@ -183,3 +220,17 @@ def explain(error: DeskError) -> str:
     return _("Something went wrong ({code}). Try again, or call regional IT.").format(
         code=error.reason
     )
+
+
+def review_why(why: str) -> str:
+    return _(REVIEW_WHY[why]) if why in REVIEW_WHY else ""
+
+
+def id_card_warning(code: str) -> str:
+    return _(ID_CARD_WARNINGS[code]) if code in ID_CARD_WARNINGS else code
+
+
+def symbology_label(name: str) -> str:
+    """A decoder's symbology name as printed on the box's manuals ("Code 128", "QR")."""
+    key = "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())[:20]
+    return SYMBOLOGY.get(key, key.upper())

@@ -122,6 +122,8 @@ class Glance:
     received_today: int
     waiting: int
     unassigned: int
+    reviews: int
+    """Covers capture could not confirm: the clerk checks these first."""
     quality: int
     pending_sync: int
     sync: SyncState
@@ -150,9 +152,10 @@ def glance(store: Store, today: date, free_bytes: Callable[[], int | None]) -> G
           (SELECT COUNT(*) FROM dossiers WHERE sync IN ('pending', 'sent') AND status != ?),
           (SELECT COUNT(*) FROM dossiers WHERE central_status = ? AND handed_back_at IS NULL),
           (SELECT COUNT(*) FROM dossiers WHERE status = ? AND handed_over_on IS NULL),
-          (SELECT COUNT(*) FROM quarantine WHERE status = 'held')
+          (SELECT COUNT(*) FROM quarantine WHERE status = 'held'),
+          (SELECT COUNT(*) FROM dossiers WHERE needs_review = 1 AND status IN (?, ?))
         """,
-        (start, end, *OPEN, UNASSIGNED, MERGED, RESULT_READY, COMPLETE),
+        (start, end, *OPEN, UNASSIGNED, MERGED, RESULT_READY, COMPLETE, *OPEN),
     ).fetchone()
     quality = conn.execute(
         """
@@ -166,6 +169,7 @@ def glance(store: Store, today: date, free_bytes: Callable[[], int | None]) -> G
         received_today=row[0],
         waiting=row[1],
         unassigned=row[2],
+        reviews=row[7],
         quality=int(quality),
         pending_sync=row[3],
         sync=sync_state(store),
@@ -228,11 +232,13 @@ class DossierSource:
             f"""
             SELECT d.id, d.code, d.status, d.received_at, d.sync, d.central_status,
                    d.procedure_code, d.appointment, d.handed_back_at, d.handed_over_on,
+                   d.needs_review,
                    (SELECT COUNT(*) FROM pages p WHERE p.dossier_id = d.id) AS pages,
                    (SELECT json_group_array(p.flags) FROM pages p
                      WHERE p.dossier_id = d.id AND p.flags != '[]') AS flags
             FROM (SELECT rowid, id, code, status, received_at, sync, central_status,
-                         procedure_code, appointment, handed_back_at, handed_over_on
+                         procedure_code, appointment, handed_back_at, handed_over_on,
+                         needs_review
                   FROM dossiers WHERE {self.where}
                   ORDER BY {order} LIMIT ? OFFSET ?) d
             ORDER BY {order}
@@ -251,10 +257,19 @@ class DossierSource:
 
 
 class WaitingSource(DossierSource):
-    """Scanned dossiers waiting for the clerk, oldest first: a queue is worked from its head."""
+    """Scanned dossiers waiting for the clerk, oldest first: a queue is worked from its head.
+
+    Covers capture could not confirm come before everything else (issue 10): until the
+    clerk says "a new dossier" or "same as before", a citizen's pages may be in the
+    wrong dossier.
+    """
 
     where = "status IN ('unassigned', 'waiting_details')"
-    order = (("received_at", "ASC"), ("rowid", "ASC"))
+    order = (("needs_review", "DESC"), ("received_at", "ASC"), ("rowid", "ASC"))
+
+    def reviews(self) -> int:
+        sql = f"SELECT COUNT(*) FROM dossiers WHERE {self.where} AND needs_review = 1"
+        return int(self.store.conn.execute(sql, self.params).fetchone()[0])
 
 
 class AllSource(DossierSource):
@@ -309,6 +324,25 @@ def central_counts(store: Store) -> dict[int, int]:
 def meta_with_prefix(store: Store, *prefixes: str) -> list[tuple[str, str]]:
     rows = store.conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
     return [(r[0], r[1]) for r in rows if r[0].startswith(prefixes)]
+
+
+def previous_dossier(store: Store, row: Any) -> Any:
+    """The dossier "same as before" would add a reviewed dossier's pages to, or None.
+
+    The one open in the scan job before it (``follows``), followed through any merge
+    since, as ``DeskLedger.join_previous`` does.
+    """
+    target_id = row["follows"]
+    seen = {row["id"]}
+    while target_id is not None and target_id not in seen:
+        seen.add(target_id)
+        target = store.dossier(target_id)
+        if target is None:
+            return None
+        if target["status"] != MERGED:
+            return target
+        target_id = target["merged_into"]
+    return None
 
 
 def pages(store: Store, dossier_id: str) -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ from edge.tui.widgets.dossier_list import Column
 
 
 def code_cell(row: dict[str, Any]) -> str:
+    """The code; a cover capture could not confirm says so in words (it is listed first)."""
+    if row.get("needs_review"):
+        return "⚠ " + _("Check cover")
     return row.get("code") or _("(no code)")
 
 

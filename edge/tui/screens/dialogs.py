@@ -33,13 +33,23 @@ class Dialog(ModalScreen[Any]):
 
 
 class ConfirmDialog(Dialog):
-    """Yes or no, with the safe answer focused: Enter on its own never destroys anything."""
+    """Yes or no, with the safe answer focused: Enter on its own never destroys anything.
 
-    def __init__(self, question: str, yes: str, *, danger: bool = False) -> None:
+    ``yes_key`` (for questions that are not dangerous) also answers yes, shown on the button.
+    """
+
+    def __init__(
+        self, question: str, yes: str, *, danger: bool = False, yes_key: str | None = None
+    ) -> None:
         super().__init__()
         self.question = question
         self.yes = yes
         self.danger = danger
+        if yes_key and not danger:
+            self._bindings.bind(yes_key, "answer_yes", yes, key_display=yes_key)
+
+    def action_answer_yes(self) -> None:
+        self.dismiss(True)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

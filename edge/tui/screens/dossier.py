@@ -5,6 +5,12 @@ at most the last moment of typing; Ctrl+S saves, F9 saves and completes.
 Opening the dossier is an audited view of personal data. The page list
 reorders ([ and ]), splits (S) and previews (Enter) pages; F8 merges the whole
 dossier into another one.
+
+A dossier whose cover capture could not confirm (``needs_review``) opens with a
+panel above the form saying what was read; it has the focus, so N then Enter
+("a new dossier", with the code prefilled) or B then Enter ("same as before")
+settle it. When a page carries a citizen's ID card QR, the form offers its
+name, number and year of birth, filled in with F3.
 """
 
 from __future__ import annotations
@@ -24,10 +30,21 @@ from edge.desk import COMPLETE, MERGED, UNASSIGNED, DeskError, clean_details, pa
 from edge.tui.i18n import N_, _, day, local_time, ngettext
 from edge.tui.messages import field_label, flag_label, portal_label, status_label
 from edge.tui.queries import pages as page_rows
+from edge.tui.queries import previous_dossier
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import ConfirmDialog, PreviewDialog, ProcedurePicker, PromptDialog
 from edge.tui.widgets.common import Field, translate_bindings
 from edge.tui.widgets.preview import PagePreview, page_image
+from edge.tui.widgets.review import (
+    CardFound,
+    Review,
+    ReviewPanel,
+    best_code,
+    candidates,
+    card_text,
+    card_values,
+    find_id_card,
+)
 
 FORM_FIELDS = (
     "code",
@@ -40,6 +57,7 @@ FORM_FIELDS = (
     "note",
 )
 DRAFT_DELAY = 0.3
+COVER_KINDS = ("dossier_code", "receipt_like")
 MEDIA = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "application/pdf": "PDF"}
 
 
@@ -64,20 +82,11 @@ class DossierScreen(DeskScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", N_("Save")),
         Binding("f2", "pick_procedure", N_("Procedure"), key_display="F2"),
+        Binding("f3", "fill_from_card", N_("ID card"), key_display="F3"),
         Binding("f9", "complete", N_("Complete"), key_display="F9"),
         Binding("f8", "merge", N_("Merge"), key_display="F8"),
         Binding("escape", "back", N_("Back"), key_display="Esc"),
     ]
-
-    DEFAULT_CSS = """
-    DossierScreen #main { height: 1fr; }
-    DossierScreen #form { width: 1fr; min-width: 40; padding: 0 1; }
-    DossierScreen #side { width: 42%; min-width: 34; border-left: vkey $primary-darken-2; }
-    DossierScreen #procedure-name { height: 1; color: $text-muted; padding-left: 16; }
-    DossierScreen #info { height: auto; color: $text-muted; margin-top: 1; }
-    DossierScreen #pages-title { height: 1; text-style: bold; padding: 0 1; }
-    DossierScreen PageList { height: 40%; min-height: 3; border: none; padding: 0; }
-    """
 
     def __init__(self, dossier_id: str) -> None:
         super().__init__()
@@ -89,12 +98,18 @@ class DossierScreen(DeskScreen):
         self._pages: list[dict[str, Any]] = []
         self._pending: dict[str, str] | None = None
         self._saved: dict[str, str] = {}
+        self._symbols: dict[str, list[dict[str, Any]]] = {}
+        self._review: Review | None = None
+        self._revealed = False
+        self._card: CardFound | None = None
 
     # -- layout -------------------------------------------------------------------------------
 
     def body(self) -> ComposeResult:
+        yield ReviewPanel(id="review")
         with Horizontal(id="main"):
             with Vertical(id="form"):
+                yield Static("", id="id-card")
                 for name in FORM_FIELDS:
                     with Horizontal(classes="form-row"):
                         yield Label(field_label(name))
@@ -143,6 +158,7 @@ class DossierScreen(DeskScreen):
         self._show_title()
         self._show_info()
         self.load_pages()
+        self._show_review()
         if draft is not None:
             self.say(
                 _("Unsaved typing from {time} was restored. Ctrl+S saves it.").format(
@@ -153,10 +169,16 @@ class DossierScreen(DeskScreen):
         elif not self.editable:
             self.say(_("This dossier is complete: it can be read, not changed."))
         first = next(
-            (f for f in self.query(Field) if not f.disabled and not f.value and f.id != "note"),
+            (
+                f
+                for f in self.query(Field)
+                if f.id in FORM_FIELDS and not f.disabled and not f.value and f.id != "note"
+            ),
             None,
         )
-        if first is not None:
+        if self._review is not None:
+            self.query_one(ReviewPanel).focus()
+        elif first is not None:
             first.focus()
         elif self.editable:
             self.query_one("#full_name", Input).focus()
@@ -165,10 +187,11 @@ class DossierScreen(DeskScreen):
 
     def _show_title(self) -> None:
         count = len(self.office.store.pages(self.dossier_id))
+        reviewing = self.row["needs_review"] and self.editable
         self.set_title(
             _("Dossier {code} · {status} · {pages}").format(
                 code=self.row["code"] or _("(no code)"),
-                status=status_label(self.row["status"]),
+                status=_("Check cover") if reviewing else status_label(self.row["status"]),
                 pages=ngettext("{n} page", "{n} pages", count).format(n=count),
             )
         )
@@ -206,6 +229,7 @@ class DossierScreen(DeskScreen):
 
     def load_pages(self, keep: str | None = None) -> None:
         self._pages = page_rows(self.office.store, self.dossier_id)
+        self._symbols = {}
         page_list = self.query_one(PageList)
         page_list.clear_options()
         for page in self._pages:
@@ -226,6 +250,10 @@ class DossierScreen(DeskScreen):
             self._preview_later()
         else:
             self.query_one(PagePreview).show_message(_("No pages."))
+        # page numbers in the ID-card hint and the cover to check follow the pages
+        self._show_card()
+        if self._review is not None:
+            self._show_review()
 
     # -- drafts -------------------------------------------------------------------------------
 
@@ -235,6 +263,8 @@ class DossierScreen(DeskScreen):
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
         event.input.remove_class("-invalid")
+        if event.input.id not in FORM_FIELDS:
+            return
         if event.input.id == "procedure":
             self._show_procedure()
         if self._loading or not self.editable:
@@ -262,6 +292,8 @@ class DossierScreen(DeskScreen):
 
     @on(Input.Submitted)
     def _next_field(self, event: Input.Submitted) -> None:
+        if event.input.id not in FORM_FIELDS:
+            return
         if event.input.id == "procedure" and not self.office.catalogue.get(event.value):
             self.action_pick_procedure()
             return
@@ -369,8 +401,22 @@ class DossierScreen(DeskScreen):
         self.app.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("save", "complete", "merge", "pick_procedure", "move_page", "split"):
+        if action in ("save", "pick_procedure", "move_page", "split"):
             return self.editable
+        if action in ("complete", "merge"):
+            # the cover comes first: "a new dossier" or "same as before" (n, b)
+            return self.editable and self._review is None
+        if action in ("review_new", "review_previous"):
+            return self._review is not None and not self._typing_code
+        if action == "review_reveal":
+            return (
+                self._review is not None
+                and self._review.has_hidden
+                and not self._revealed
+                and not self._typing_code
+            )
+        if action == "fill_from_card":
+            return self.editable and self._card is not None
         return True
 
     # -- procedure ----------------------------------------------------------------------------
@@ -517,13 +563,216 @@ class DossierScreen(DeskScreen):
         row = self.office.store.dossier(self.dossier_id)
         if row is None:
             return
+        reviewing = bool(self.row["needs_review"]) if self.row is not None else False
         self.row = row
         count = len(self.office.store.pages(self.dossier_id))
         if count != len(self._pages):
             current = self._current_page()
             self.load_pages(keep=current["id"] if current else None)
+        if self._review is not None or reviewing != bool(row["needs_review"]):
+            self._show_review()
         self._show_title()
         self._show_info()
+
+    # -- what the pages say: the cover to check, an ID card ------------------------------------
+
+    def _page_symbols(self, page: dict[str, Any]) -> list[dict[str, Any]]:
+        """A page's sealed symbols, opened once per page list."""
+        if page["id"] not in self._symbols:
+            try:
+                self._symbols[page["id"]] = self.desk.reader.page_symbols(page)
+            except Exception:
+                self._symbols[page["id"]] = []
+        return self._symbols[page["id"]]
+
+    @property
+    def _typing_code(self) -> bool:
+        return bool(self.query_one("#review-new").display)
+
+    def _show_review(self) -> None:
+        """The panel above the form while the cover waits for the clerk; hidden otherwise."""
+        panel = self.query_one(ReviewPanel)
+        if self.row is None or not self.row["needs_review"] or not self.editable:
+            had = self._review is not None
+            self._review = None
+            panel.display = False
+            self.query_one("#review-new").display = False
+            if had and panel.has_focus_within:
+                if self.editable:
+                    self.query_one("#full_name", Input).focus()
+                else:
+                    self.query_one(PageList).focus()
+            self.refresh_bindings()
+            return
+        payload = self.desk.reader.review(self.dossier_id)
+        cover = next(
+            (
+                p
+                for p in self._pages
+                if any(
+                    s.get("kind") == "receipt_like"
+                    or (s.get("kind") in COVER_KINDS and s.get("confirmed") is False)
+                    for s in self._page_symbols(p)
+                )
+            ),
+            None,
+        )
+        previous = previous_dossier(self.office.store, self.row)
+        found = tuple(candidates(payload))
+        self._review = Review(
+            found=found,
+            page=int(cover["position"]) if cover else 1,
+            previous_code=previous["code"] if previous is not None else None,
+            has_previous=previous is not None,
+            best=best_code(found, self.office.patterns),
+        )
+        panel.show(self._review, revealed=self._revealed)
+        panel.display = True
+        self.refresh_bindings()
+
+    def _show_card(self) -> None:
+        hint = self.query_one("#id-card", Static)
+        found = None
+        if self.editable:
+            found = find_id_card(
+                ((int(p["position"]), self._page_symbols(p)) for p in self._pages),
+                self.office.today(),
+            )
+        self._card = found
+        hint.display = found is not None
+        if found is not None:
+            hint.update(card_text(found))
+        self.refresh_bindings()
+
+    def action_fill_from_card(self) -> None:
+        """Put the ID card's details into the form; nothing is saved until Ctrl+S."""
+        if self._card is None or not self.editable:
+            return
+        for name, value in card_values(self._card.card).items():
+            field = self.query_one(f"#{name}", Input)
+            field.value = value
+            field.remove_class("-invalid")
+        self.query_one("#full_name", Input).focus()
+        self.say(_("Filled in from the ID card. Check against the paper, then Ctrl+S saves."), "ok")
+
+    def action_review_new(self) -> None:
+        """N: a new dossier. The code capture read best is offered; Enter confirms it."""
+        if self._review is None:
+            return
+        row = self.query_one("#review-new")
+        field = self.query_one("#review-code", Input)
+        if not row.display:
+            field.value = self._review.best
+            row.display = True
+        field.focus()
+        field.cursor_position = len(field.value)
+        self.say(_("Check the code against the receipt, then press Enter."))
+        self.refresh_bindings()
+
+    def action_review_cancel(self) -> None:
+        self.query_one("#review-new").display = False
+        self.query_one("#review-code", Input).remove_class("-invalid")
+        self.query_one(ReviewPanel).focus()
+        self.say("")
+        self.refresh_bindings()
+
+    def action_review_reveal(self) -> None:
+        """V: show what capture hid as personal; opening it is in the audit log."""
+        if self._review is None or not self._review.has_hidden:
+            return
+        self.desk.ledger.viewed(self.dossier_id, ["symbols"])
+        self._revealed = True
+        self.query_one(ReviewPanel).show(self._review, revealed=True)
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#review-code")
+    def _review_code(self, event: Input.Submitted) -> None:
+        event.stop()
+        field = event.input
+        self._flush_typing()
+        try:
+            target = self.desk.ledger.confirm_new_dossier(
+                self.dossier_id, event.value.strip(), self.office.patterns
+            )
+        except DeskError as exc:
+            if exc.reason == "code_invalid":
+                field.add_class("-invalid")
+                field.focus()
+                self.fail(exc)
+                return
+            self.fail(exc)
+            self._after_review_failed()
+            return
+        row = self.office.store.dossier(target)
+        code = row["code"] if row is not None else ""
+        if target == self.dossier_id:
+            message = _("Cover checked: dossier {code} is a new dossier.").format(code=code)
+        else:
+            message = _("Dossier {code} was already here: the pages were added to it.").format(
+                code=code
+            )
+        self._go_to(target, message)
+
+    def action_review_previous(self) -> None:
+        """B: same as before. The pages go to the end of the dossier before it, once confirmed."""
+        if self._review is None:
+            return
+        previous = previous_dossier(self.office.store, self.row)
+        if previous is None:
+            self.fail(DeskError("review_no_previous"))
+            return
+        code = previous["code"] or _("(no code yet)")
+        count = len(self._pages)
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            self._flush_typing()
+            try:
+                target = self.desk.ledger.join_previous(self.dossier_id)
+            except DeskError as exc:
+                self.fail(exc)
+                self._after_review_failed()
+                return
+            self._go_to(
+                target,
+                ngettext(
+                    "Same as before: {n} page added to dossier {code}.",
+                    "Same as before: {n} pages added to dossier {code}.",
+                    count,
+                ).format(n=count, code=code),
+            )
+
+        question = ngettext(
+            "Same as before: add {n} page to the end of dossier {code}?",
+            "Same as before: add {n} pages to the end of dossier {code}?",
+            count,
+        ).format(n=count, code=code)
+        self.app.push_screen(
+            ConfirmDialog(question, _("Add to that dossier"), yes_key="y"), confirmed
+        )
+
+    def _flush_typing(self) -> None:
+        """Seal what is typed now, before the pages move (a merge drops the draft with them)."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        self.save_draft()
+
+    def _after_review_failed(self) -> None:
+        """Someone else settled it meanwhile (another desk, a merge): show what is true now."""
+        self.query_one("#review-new").display = False
+        row = self.office.store.dossier(self.dossier_id)
+        if row is not None:
+            self.row = row
+        self._show_review()
+        self._show_title()
+
+    def _go_to(self, dossier_id: str, message: str) -> None:
+        """Open the dossier that now holds the pages, in place of this one."""
+        self.app.pop_screen()
+        self.edge.open_dossier(dossier_id)
+        self.app.notify(message, markup=False, timeout=6)
 
 
 _MAX = {"note": 500, "full_name": 100, "cccd": 20, "phone": 20, "birth_year": 4, "appointment": 10}

@@ -84,6 +84,7 @@ class HomeScreen(DeskScreen):
             [
                 (_("Received today"), number(g.received_today), False),
                 (_("Dossiers waiting for details"), number(g.waiting), g.waiting > 0),
+                (_("  of which covers to check"), number(g.reviews), g.reviews > 0),
                 (_("  of which without code"), number(g.unassigned), g.unassigned > 0),
                 (_("With quality warnings"), number(g.quality), g.quality > 0),
                 (_("Results to hand back"), number(g.results), g.results > 0),
@@ -116,6 +117,12 @@ class HomeScreen(DeskScreen):
         steps = []
         if g.disk_alert:
             steps.append(_("The disk is almost full: scanning is paused. Call regional IT."))
+        if g.reviews:
+            steps.append(
+                _("Press 2: check {n} cover(s) first (new dossier, or same as before).").format(
+                    n=number(g.reviews)
+                )
+            )
         if g.waiting:
             steps.append(
                 _("Press 2 to complete {n} scanned dossier(s).").format(n=number(g.waiting))

@@ -1,4 +1,7 @@
-"""Scanned dossiers waiting for the clerk, oldest first; T shows every dossier instead."""
+"""Scanned dossiers waiting for the clerk, oldest first; T shows every dossier instead.
+
+Covers capture could not confirm are listed before the rest, marked in words.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
-from edge.tui.i18n import N_, _, number
+from edge.tui.i18n import N_, _, ngettext, number
 from edge.tui.queries import AllSource, WaitingSource
 from edge.tui.screens import columns
 from edge.tui.screens.base import DeskScreen
@@ -46,11 +49,19 @@ class InboxScreen(DeskScreen):
         self._title()
 
     def _title(self) -> None:
-        total = self.query_one(DossierList).total
+        listing = self.query_one(DossierList)
+        total = listing.total
         if self.show_all:
             self.set_title(_("All dossiers ({n})").format(n=number(total)))
-        else:
-            self.set_title(_("Dossiers waiting for details ({n})").format(n=number(total)))
+            return
+        title = _("Dossiers waiting for details ({n})").format(n=number(total))
+        source = listing.source
+        reviews = source.reviews() if isinstance(source, WaitingSource) else 0
+        if reviews:
+            title += " · " + ngettext(
+                "{n} cover to check first", "{n} covers to check first", reviews
+            ).format(n=number(reviews))
+        self.set_title(title)
 
     def action_toggle(self) -> None:
         self.show_all = not self.show_all
