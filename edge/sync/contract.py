@@ -47,9 +47,31 @@ MAX_STATUS_IDS = 1000
 MAX_UPDATE_OFFER = 8 << 20
 MAX_UPDATE_TARGET = 2 << 30
 DOWNLINK_PAGE = 200
+# Deepest JSON nesting any body or signed document of this protocol has is 5 (a health
+# summary's map, a batch's event blobs); decoders recurse, so anything past this limit
+# is refused as malformed before it reaches one (1,000 levels used to end in a 500).
+MAX_JSON_DEPTH = 32
+# Per-route body limits, checked on Content-Length before a byte of the body is read.
+MAX_ENROLL_BYTES = 16 << 10
+MAX_STATUS_BYTES = 128 << 10
+MAX_BATCH_BODY = MAX_BATCH_BYTES + (64 << 10)
 
 HEX32 = "^[0-9a-f]{32}$"
 HEX64 = "^[0-9a-f]{64}$"
+# Shapes of what a box names in a batch, as narrow as the box's own values allow; each
+# length also fits the column central stores it in (a longer value used to reach
+# PostgreSQL and come back as 503 on every retry).
+DOSSIER_ID = "^[a-z][0-9a-z]{1,63}$"
+KEY_ID = "^[0-9A-Za-z][0-9A-Za-z._:-]{0,63}$"
+EVENT_TYPE = "^[a-z][0-9a-z_.-]{0,127}$"
+STATUS_NAME = "^[a-z][0-9a-z_]{0,63}$"
+WIRE_TIME = "^[0-9][0-9TZ:.+-]{0,39}$"
+HLC = "^[0-9]{1,20}(?:[.][0-9]{1,10})?$"
+# A dossier code as boxes store it: stripped, upper-cased, what a pattern of regional
+# IT's matched (edge.domain.CodePatterns; codes are at most MAX_CODE_LENGTH long).
+DOSSIER_CODE = "^[0-9A-Z](?:[0-9A-Z._/-]{0,98}[0-9A-Z])?$"
+OFFICE = "^[A-Z0-9][A-Z0-9.-]{1,31}$"
+PRINTABLE_64 = "^[ -~]{0,64}$"
 
 DOMAIN_REQUEST = "commune-edge/request/v1"
 DOMAIN_ENROLL = "commune-edge/enroll/v1"
@@ -88,7 +110,10 @@ class Code(StrEnum):
     LENGTH_MISMATCH = "length_mismatch"
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TOO_SLOW = "too_slow"
     TAMPERED_BATCH = "tampered_batch"
+    DOSSIER_CLAIMED = "dossier_claimed"
+    INVALID_FIELD = "invalid_field"
     CHECKSUM_MISMATCH = "checksum_mismatch"
     UPDATE_REFUSED = "update_refused"
     UPDATES_NOT_SET_UP = "updates_not_set_up"
@@ -117,6 +142,9 @@ STATUS: dict[Code, tuple[int, str]] = {
     Code.LENGTH_MISMATCH: (409, "The upload length differs from the one first declared"),
     Code.TOO_LARGE: (413, "The request body is too large"),
     Code.UNSUPPORTED_MEDIA_TYPE: (415, "Unsupported media type"),
+    Code.TOO_SLOW: (408, "The request body arrived too slowly"),
+    Code.DOSSIER_CLAIMED: (409, "Another office's box holds this dossier code"),
+    Code.INVALID_FIELD: (422, "A value in the batch is not what a box sends"),
     Code.TAMPERED_BATCH: (422, "The batch does not match its id, signature or hashes"),
     Code.CHECKSUM_MISMATCH: (422, "The data does not match its checksum"),
     Code.UPDATE_REFUSED: (422, "The update does not verify as a box would verify it"),
@@ -185,8 +213,8 @@ class SignedDocument(msgspec.Struct, forbid_unknown_fields=True):
 class EnrollRequest(msgspec.Struct, forbid_unknown_fields=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     device_public: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    office: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    software: Annotated[str, msgspec.Meta(max_length=64)]
+    office: Annotated[str, msgspec.Meta(pattern=OFFICE)]
+    software: Annotated[str, msgspec.Meta(pattern=PRINTABLE_64)]
     proof: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
@@ -343,30 +371,43 @@ class HealthAnswer(msgspec.Struct):
 # -- what signed documents say -------------------------------------------------
 
 
+DossierId = Annotated[str, msgspec.Meta(pattern=DOSSIER_ID)]
+KeyId = Annotated[str, msgspec.Meta(pattern=KEY_ID)]
+WireTime = Annotated[str, msgspec.Meta(pattern=WIRE_TIME)]
+DossierCode = Annotated[str, msgspec.Meta(pattern=DOSSIER_CODE)]
+
+
 class WireEvent(msgspec.Struct, forbid_unknown_fields=True):
     seq: Seq
-    dossier_id: str | None
-    type: Text
-    key_id: Text
+    dossier_id: DossierId | None
+    type: Annotated[str, msgspec.Meta(pattern=EVENT_TYPE)]
+    key_id: KeyId
     payload: B64
-    at: Text
-    hlc: Text
+    at: WireTime
+    hlc: Annotated[str, msgspec.Meta(pattern=HLC)]
     prev_hash: Hex64
     hash: Hex64
-    blobs: list[Hex64] = []
+    blobs: Annotated[list[Hex64], msgspec.Meta(max_length=MAX_STATUS_IDS)] = []
 
 
 class WireKey(msgspec.Struct, forbid_unknown_fields=True):
-    key_id: Text
-    dossier_id: str | None
+    key_id: KeyId
+    dossier_id: DossierId | None
     wrapped: Annotated[str, msgspec.Meta(max_length=400)]
 
 
 class WireDossier(msgspec.Struct, forbid_unknown_fields=True):
-    id: Text
-    code: str | None
-    status: Text
-    received_at: Text
+    """What anyone at the box may see of a dossier; central lists and routes by it.
+
+    Central checks more than the shape (receiver.Central.check_dossiers): the code
+    must match a pattern regional IT published, agree with the box's office where
+    the pattern names it, and belong to no other office's box.
+    """
+
+    id: DossierId
+    code: DossierCode | None
+    status: Annotated[str, msgspec.Meta(pattern=STATUS_NAME)]
+    received_at: WireTime
 
 
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -375,9 +416,9 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True):
     after_seq: Seq
     after_hash: Hex64
     events: Annotated[list[WireEvent], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
-    keys: list[WireKey]
-    dossiers: list[WireDossier]
-    software: Text = ""
+    keys: Annotated[list[WireKey], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
+    dossiers: Annotated[list[WireDossier], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
+    software: Annotated[str, msgspec.Meta(pattern=PRINTABLE_64)] = ""
 
 
 class Receipt(msgspec.Struct):
@@ -453,20 +494,55 @@ def sign_document(
 
 def open_document(domain: str, doc: SignedDocument, public: bytes, kind: type[T]) -> T:
     """Verify then decode; the decode happens only on text the signer vouched for."""
+    verify_document(domain, doc, public)
+    return decode_document(doc, kind)
+
+
+def verify_document(domain: str, doc: SignedDocument, public: bytes) -> None:
+    """The signature alone, for a receiver that tells a forgery from a bad value."""
     try:
         signature = b64d(doc.signature)
     except DocumentError as exc:
         raise DocumentError("the signature is not base64") from exc
     if not vault.verify_signature(public, signing_input(domain, doc.signed), signature):
         raise DocumentError("the signature does not verify")
-    return decode_document(doc, kind)
 
 
 def decode_document(doc: SignedDocument, kind: type[T]) -> T:
+    data = doc.signed.encode("utf-8")
+    if json_too_deep(data):
+        raise DocumentError(f"the signed document nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return msgspec.json.decode(doc.signed.encode("utf-8"), type=kind)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise DocumentError(f"the signed document is malformed: {exc}") from exc
+
+
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_SQUARE = bytes.maketrans(b"{}", b"[]")
+
+
+def json_too_deep(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when JSON text nests arrays/objects deeper than ``limit`` (or is unbalanced).
+
+    Decoders (msgspec, json) recurse once per level and end in RecursionError, a 500,
+    on deep input; this answers first, in C-speed passes over the bytes: escaped
+    backslashes and quotes go, the text splits on the remaining quotes so strings
+    drop out, and matched ``[]`` pairs are peeled a level at a time. Unbalanced text
+    counts as too deep: it is not JSON either way, and the caller refuses it.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    outside = b"".join(data.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
+    brackets = outside.translate(_SQUARE, _NOT_BRACKETS)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        peeled = brackets.replace(b"[]", b"")
+        if len(peeled) == len(brackets):
+            return True
+        brackets = peeled
+    return bool(brackets)
 
 
 def document_id(doc: SignedDocument) -> str:

@@ -252,6 +252,17 @@ class Gate:
         with self._lock():
             served = self._served_timestamp()
             offered = _version_of(files["timestamp.json"]) or 0
+            pending = self._pending_version()
+            if pending is not None and served is not None and files["timestamp.json"] == served:
+                # What /updates already serves is public: anyone can offer it again. That
+                # must not replace or drop the offer regional IT is completing (it used
+                # to delete the pending offer and every half-uploaded target).
+                return Outcome(True, offered, [], 0)
+            if pending is not None and offered < pending:
+                raise Refused(
+                    f"timestamp version {offered} is older than the offer central is completing "
+                    f"(version {pending}): publish a newer one"
+                )
             stale = served is not None and offered <= (_version_of(served) or 0)
             if stale and files["timestamp.json"] != served:
                 raise Refused(
@@ -283,6 +294,15 @@ class Gate:
                 shutil.rmtree(self.home / OFFER, ignore_errors=True)
                 self._drop_partials(keep=set())
                 return Outcome(True, trusted.timestamp.version, [], new)
+
+    def _pending_version(self) -> int | None:
+        """The timestamp version of the offer waiting for target files, if any."""
+        try:
+            if not (self.home / PENDING).is_file():
+                return None
+            return _version_of((self.home / OFFER / "timestamp.json").read_bytes())
+        except OSError:
+            return None
 
     def served_version(self) -> int | None:
         """The timestamp version ``/updates`` serves (unverified: a hint for boxes), or None.

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Litestar, Request, Response, get, head, patch, post, put
+from litestar.datastructures import Headers
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
@@ -93,6 +96,21 @@ def on_database_error(_request: Request, exc: Exception) -> Response[bytes]:
     return _problem_response(problem.problem(), problem.retry_after)
 
 
+def on_too_deep(request: Request, exc: Exception) -> Response[bytes]:
+    """A decoder ran out of stack: the gateway's depth check should have refused the input
+    first, so this is a second wall, and still the client's fault (400), never a 500."""
+    log.warning("%s %s: input nested too deeply (%s)", request.method, request.url.path, exc)
+    code = c.Code.MALFORMED
+    return _problem_response(
+        c.Problem(
+            code=str(code),
+            title=c.STATUS[code][1],
+            status=400,
+            detail=f"JSON nests deeper than {c.MAX_JSON_DEPTH} levels",
+        )
+    )
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response[bytes]:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     code = c.Code.INTERNAL
@@ -109,6 +127,7 @@ def _spec(description: str) -> ResponseSpec:
 
 COMMON = {
     400: _spec("malformed: the request is not what the protocol expects"),
+    408: _spec("too_slow: the body paused or trickled below the accepted rate"),
     413: _spec("too_large"),
     503: _spec("busy / unavailable: retry after Retry-After seconds"),
 }
@@ -121,9 +140,14 @@ SIGNED = {
 
 
 def _target(request: Request) -> str:
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    return _scope_target(request.scope)  # type: ignore[arg-type]
+
+
+def _scope_target(scope: dict[str, Any]) -> str:
+    """The request target as the box signed it: raw path, then ``?`` and the raw query."""
+    raw = scope.get("raw_path") or scope["path"].encode()
     target = raw.decode("latin-1")
-    query = request.scope.get("query_string") or b""
+    query = scope.get("query_string") or b""
     if query:
         target += "?" + query.decode("latin-1")
     return target
@@ -173,6 +197,7 @@ class SyncController(Controller):
             409: _spec("token_used"),
         },
         status_code=200,
+        request_max_body_size=c.MAX_ENROLL_BYTES,
     )
     async def enroll(
         self, central: NamedDependency[Central], data: JSONBody[c.EnrollRequest]
@@ -187,7 +212,12 @@ class SyncController(Controller):
         """Who central thinks this box is, and the last event it accepted from it."""
         return await _signed(central, request, "GET", lambda _conn, row: central.device_info(row))
 
-    @post("/blobs/status", responses=SIGNED, status_code=200)
+    @post(
+        "/blobs/status",
+        responses=SIGNED,
+        status_code=200,
+        request_max_body_size=c.MAX_STATUS_BYTES,
+    )
     async def blob_status(
         self,
         central: NamedDependency[Central],
@@ -270,10 +300,12 @@ class SyncController(Controller):
         "/batches/{batch_id:str}",
         responses={
             **SIGNED,
-            409: _spec("replayed, chain_broken (with head), blobs_missing (with missing)"),
-            422: _spec("tampered_batch"),
+            409: _spec(
+                "replayed, chain_broken (with head), blobs_missing (with missing), dossier_claimed"
+            ),
+            422: _spec("tampered_batch, invalid_field"),
         },
-        request_max_body_size=c.MAX_BATCH_BYTES + (64 << 10),
+        request_max_body_size=c.MAX_BATCH_BODY,
     )
     async def put_batch(
         self,
@@ -505,6 +537,7 @@ def create_app(central: Central, threads: int = 8, silent_after: float | None = 
             c.ProblemError: on_problem,
             HTTPException: on_http_exception,
             DBAPIError: on_database_error,
+            RecursionError: on_too_deep,
             Exception: on_unexpected,
         },
         request_max_body_size=1 << 20,
@@ -522,62 +555,329 @@ def create_app(central: Central, threads: int = 8, silent_after: float | None = 
     return app
 
 
-class Gateway:
-    """The ASGI layer in front of the app: central's time on every answer, and load shedding.
+@dataclass(frozen=True)
+class Rule:
+    """What the gateway enforces for a route before the app sees the request.
 
-    Every response carries ``Edge-Server-Time`` so a box with a wrong clock can
-    sign its next request with central's time. When too many requests are in
-    flight, the gateway answers 503 ``busy`` with a jittered Retry-After: after
-    a regional outage thousands of boxes come back together; shedding early
-    keeps latency bounded for those admitted, and the jitter spreads the rest.
+    ``signed``: the four signature headers must name an enrolled device with a time in
+    the window before the body is read, and the signature must verify before the body
+    is parsed. ``max_body``: refused on Content-Length (413) or while counting. ``stream``:
+    the app reads the body itself in pieces (update targets, up to 2 GiB, written to
+    disk), so the gateway only times it. ``json``: checked for nesting depth.
     """
 
-    def __init__(self, app: Litestar, central: Central, limit: int = 256) -> None:
+    signed: bool
+    max_body: int
+    stream: bool = False
+    json: bool = True
+
+
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def route_rule(method: str, path: str) -> Rule:
+    """The gateway's rule for a request; kept beside the controllers it mirrors."""
+    api = c.API + "/"
+    if not path.startswith(api):
+        # /health, /fleet, /fleet.json, /schema, /updates: read-only pages
+        return Rule(signed=False, max_body=0 if method in _NO_BODY else 64 << 10)
+    if path.startswith(f"{c.API}/updates/"):
+        if path.startswith(f"{c.API}/updates/targets/") and method in ("PUT", "PATCH"):
+            return Rule(signed=False, max_body=c.MAX_UPDATE_TARGET, stream=True, json=False)
+        if path == f"{c.API}/updates/offer" and method == "POST":
+            return Rule(signed=False, max_body=c.MAX_UPDATE_OFFER)
+        return Rule(signed=False, max_body=0 if method in _NO_BODY else 64 << 10)
+    if path == f"{c.API}/enroll":
+        return Rule(signed=False, max_body=c.MAX_ENROLL_BYTES)
+    if method in _NO_BODY:
+        return Rule(signed=True, max_body=0)
+    if method == "PATCH" and path.startswith(f"{c.API}/blobs/"):
+        return Rule(signed=True, max_body=c.MAX_CHUNK, json=False)
+    if method == "PUT" and path.startswith(f"{c.API}/batches/"):
+        return Rule(signed=True, max_body=c.MAX_BATCH_BODY)
+    if path == f"{c.API}/blobs/status":
+        return Rule(signed=True, max_body=c.MAX_STATUS_BYTES)
+    if path == f"{c.API}/device/health":
+        return Rule(signed=True, max_body=c.MAX_HEALTH_BYTES)
+    return Rule(signed=True, max_body=64 << 10)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of central's capacity one process lends to requests (docs/operations.md).
+
+    ``inflight``: requests being worked on (body complete); ``receiving``: requests whose
+    body is still arriving, kept apart so that slow senders cannot take the slots boxes
+    need; ``body_memory``: body bytes held at once across both; ``body_idle``: seconds a
+    body may pause; ``body_grace`` and ``body_rate``: after the grace, a body must keep up
+    an average of ``body_rate`` bytes/s (a box's chunk is sized to take ~5 s on its link,
+    so only a sender that trickles on purpose falls below).
+    """
+
+    inflight: int = 256
+    receiving: int = 1024
+    body_memory: int = 256 << 20
+    body_idle: float = 15.0
+    body_grace: float = 20.0
+    body_rate: float = 1024.0
+
+
+class _Refusal(Exception):
+    """The gateway answers this request itself, and closes the connection."""
+
+    def __init__(self, problem: c.ProblemError) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _busy(detail: str) -> c.ProblemError:
+    return c.ProblemError(c.Code.BUSY, detail, retry_after=float(random.randint(1, 10)))
+
+
+class Gateway:
+    """The ASGI layer in front of the app: central's time on every answer, and admission.
+
+    Every response carries ``Edge-Server-Time`` so a box with a wrong clock can sign its
+    next request with central's time. Before the app sees a request the gateway, in this
+    order: checks a signed route's headers (no body is read for an unsigned, unknown or
+    stale sender); refuses a declared body over the route's limit; reads the body itself
+    under the receiving limit, the memory budget and the idle/rate deadlines; verifies the
+    signature over it; refuses JSON nested past ``contract.MAX_JSON_DEPTH``; and only then
+    takes one of the ``inflight`` slots. So a trickling or oversized sender holds at most a
+    receiving slot and the bytes it actually sent, and never a slot that health checks and
+    boxes need. When too many requests are in flight it answers 503 ``busy`` with a
+    jittered Retry-After: after a regional outage thousands of boxes come back together;
+    shedding early keeps latency bounded for those admitted, and the jitter spreads the
+    rest.
+    """
+
+    def __init__(self, app: Litestar, central: Central, limits: Limits | int = 256) -> None:
         self.app = app
         self.central = central
-        self.limit = limit
+        self.limits = limits if isinstance(limits, Limits) else Limits(inflight=limits)
+        self.limit = self.limits.inflight
         self.inflight = 0
+        self.receiving = 0
+        self.body_bytes = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)  # type: ignore[arg-type]
             return
         stamp = (c.H_SERVER_TIME.lower().encode(), str(self.central.now()).encode())
-        if self.inflight >= self.limit:
-            code = c.Code.BUSY
-            body = msgspec.json.encode(
-                c.Problem(code=str(code), title=c.STATUS[code][1], status=503)
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", c.PROBLEM_JSON.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(random.randint(1, 10)).encode()),
-                        stamp,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        caching = _update_caching(scope.get("path", ""))
-
-        async def send_stamped(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                extra = [stamp]
-                if caching and message.get("status") == 200:
-                    extra.append((b"cache-control", caching))
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        self.inflight += 1
+        method = scope.get("method", "GET")
+        rule = route_rule(method, scope.get("path", ""))
+        held = 0
         try:
-            await self.app(scope, receive, send_stamped)  # type: ignore[arg-type]
+            try:
+                if self.inflight >= self.limits.inflight:  # shed before reading anything
+                    raise _Refusal(_busy("too many requests in flight"))
+                if rule.signed:
+                    await self._check_headers(scope)
+                declared = _content_length(scope)
+                if declared is not None and declared > rule.max_body:
+                    raise _Refusal(
+                        c.ProblemError(
+                            c.Code.TOO_LARGE, f"this route takes at most {rule.max_body} bytes"
+                        )
+                    )
+                if rule.stream:
+                    app_receive = self._timed(receive)
+                else:
+                    body = await self._read_body(receive, rule)
+                    held = len(body)
+                    if rule.signed:
+                        await self._verify(scope, method, body)
+                    if rule.json and body and await _maybe_thread(c.json_too_deep, body):
+                        raise _Refusal(
+                            c.ProblemError(
+                                c.Code.MALFORMED,
+                                f"JSON nests deeper than {c.MAX_JSON_DEPTH} levels",
+                            )
+                        )
+                    app_receive = _replay(body, receive)
+                if self.inflight >= self.limits.inflight:
+                    raise _Refusal(_busy("too many requests in flight"))
+            except _Refusal as refusal:
+                await _answer(send, refusal.problem, stamp)
+                return
+
+            caching = _update_caching(scope.get("path", ""))
+
+            async def send_stamped(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    extra = [stamp]
+                    if caching and message.get("status") == 200:
+                        extra.append((b"cache-control", caching))
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            self.inflight += 1
+            try:
+                await self.app(scope, app_receive, send_stamped)  # type: ignore[arg-type]
+            finally:
+                self.inflight -= 1
         finally:
-            self.inflight -= 1
+            self.body_bytes -= held
+
+    async def _check_headers(self, scope: dict[str, Any]) -> None:
+        headers = Headers.from_scope(scope)  # type: ignore[arg-type]
+        device_id = headers.get(c.H_DEVICE, "")
+        try:
+            if self.central.cached_device(device_id) is not None:
+                self.central.check_headers(headers)
+            else:  # a database read: off the event loop
+                await _run(partial(self.central.check_headers, headers))
+        except c.ProblemError as exc:
+            raise _Refusal(exc) from exc
+
+    async def _verify(self, scope: dict[str, Any], method: str, body: bytes) -> None:
+        """The signature over the body, before anything parses it (the handler checks again,
+        in the same call that opens its transaction)."""
+        headers = Headers.from_scope(scope)  # type: ignore[arg-type]
+        target = _scope_target(scope)
+        try:
+            await _maybe_thread(self.central.verify_request, method, target, headers, body)
+        except c.ProblemError as exc:
+            raise _Refusal(exc) from exc
+
+    async def _read_body(self, receive: Any, rule: Rule) -> bytes:
+        """The whole body, within the route's limit, the memory budget and the deadlines.
+
+        Bytes count against the budget as they arrive (not as declared), so a sender
+        that declares 16 MiB and trickles holds only what it sent.
+        """
+        if self.receiving >= self.limits.receiving:
+            raise _Refusal(_busy("too many requests are still sending their bodies"))
+        self.receiving += 1
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            clock = _BodyClock(self.limits)
+            while True:
+                message = await clock.receive(receive)
+                if message["type"] != "http.request":
+                    raise _Refusal(
+                        c.ProblemError(c.Code.MALFORMED, "the client went away mid-body")
+                    )
+                chunk = message.get("body", b"")
+                if chunk:
+                    if size + len(chunk) > rule.max_body:
+                        raise _Refusal(
+                            c.ProblemError(
+                                c.Code.TOO_LARGE, f"this route takes at most {rule.max_body} bytes"
+                            )
+                        )
+                    if self.body_bytes + len(chunk) > self.limits.body_memory:
+                        raise _Refusal(_busy("central holds as many request bodies as it may"))
+                    self.body_bytes += len(chunk)
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    clock.arrived(size)
+                if not message.get("more_body", False):
+                    break
+        except BaseException:
+            self.body_bytes -= size  # the caller releases a body only once it has it
+            raise
+        finally:
+            self.receiving -= 1
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _timed(self, receive: Any) -> Any:
+        """For streamed bodies: the same deadlines, a lapse ends the body as a disconnect."""
+        clock = _BodyClock(self.limits)
+        size = 0
+
+        async def timed() -> dict[str, Any]:
+            nonlocal size
+            try:
+                message = await clock.receive(receive)
+            except _Refusal:
+                return {"type": "http.disconnect"}
+            size += len(message.get("body", b""))
+            clock.arrived(size)
+            return message
+
+        return timed
+
+
+class _BodyClock:
+    """The deadline for a body's next bytes: no pause over ``body_idle``, and after
+    ``body_grace`` an average of at least ``body_rate`` bytes/s from the start."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.start = time.monotonic()
+        self.last = self.start
+        self.size = 0
+
+    def arrived(self, size: int) -> None:
+        self.size = size
+        self.last = time.monotonic()
+
+    async def receive(self, receive: Any) -> dict[str, Any]:
+        deadline = min(
+            self.last + self.limits.body_idle,
+            self.start + self.limits.body_grace + self.size / self.limits.body_rate,
+        )
+        with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+            return await receive()
+        raise _Refusal(
+            c.ProblemError(
+                c.Code.TOO_SLOW,
+                f"the body paused over {self.limits.body_idle:g} s or fell below "
+                f"{self.limits.body_rate:g} B/s",
+            )
+        )
+
+
+def _content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise _Refusal(
+                    c.ProblemError(c.Code.MALFORMED, "Content-Length is not a number")
+                ) from None
+    return None
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """The app's ``receive``: the body read by the gateway, then the connection's events."""
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # type: ignore[no-any-return]
+
+    return replay
+
+
+async def _maybe_thread(func: Callable[..., T], *args: Any) -> T:
+    """Hashing or scanning a large body would stall every other request on the event loop."""
+    if sum(len(a) for a in args if isinstance(a, bytes)) > (256 << 10):
+        return await anyio.to_thread.run_sync(partial(func, *args))
+    return func(*args)
+
+
+async def _answer(send: Any, problem: c.ProblemError, stamp: tuple[bytes, bytes]) -> None:
+    """A refusal before the app: problem+json, and ``Connection: close`` so that whatever
+    body the client still sends is not read."""
+    body = msgspec.json.encode(problem.problem())
+    headers = [
+        (b"content-type", c.PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        stamp,
+    ]
+    if problem.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, round(problem.retry_after))).encode()))
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _update_caching(path: str) -> bytes | None:
@@ -595,7 +895,13 @@ def _update_caching(path: str) -> bytes | None:
 
 
 def asgi(
-    central: Central, limit: int = 256, threads: int = 8, silent_after: float | None = None
+    central: Central,
+    limit: int | Limits = 256,
+    threads: int = 8,
+    silent_after: float | None = None,
 ) -> Gateway:
-    """What uvicorn serves; ``silent_after`` (minutes) is the fleet page's silence threshold."""
+    """What uvicorn serves; ``silent_after`` (minutes) is the fleet page's silence threshold.
+
+    ``limit`` is the in-flight limit, or every admission limit as ``Limits``.
+    """
     return Gateway(create_app(central, threads, silent_after), central, limit)

@@ -52,8 +52,16 @@ def _opened(args: argparse.Namespace) -> Iterator[Any]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from edge.sync.central.app import asgi
+    from edge.sync.central.app import Limits, asgi
 
+    limits = Limits(
+        inflight=args.max_inflight,
+        receiving=args.max_receiving,
+        body_memory=args.max_body_memory << 20,
+        body_idle=args.body_idle,
+        body_grace=args.body_grace,
+        body_rate=args.body_min_rate,
+    )
     with _opened(args) as central:
         log.info(
             "central receiver on http://%s:%d (data %s); recipient key %s",
@@ -63,19 +71,69 @@ def cmd_serve(args: argparse.Namespace) -> int:
             central.data / "keys" / "recipient.pub",
         )
         uvicorn.run(
-            asgi(
-                central,
-                limit=args.max_inflight,
-                threads=args.threads,
-                silent_after=args.silent_after,
-            ),
+            asgi(central, limits, threads=args.threads, silent_after=args.silent_after),
             host=args.host,
             port=args.port,
             log_level="warning",
             access_log=False,
             timeout_keep_alive=30,
+            http=header_deadline_protocol(args.header_timeout),
         )
     return 0
+
+
+def header_deadline_protocol(seconds: float) -> Any:
+    """uvicorn's HTTP protocol, with a deadline for a request's headers.
+
+    uvicorn gives a connection that never finishes its request line and headers no
+    timeout at all (its keep-alive timer starts only after a response), so a classic
+    slowloris could hold sockets until the process runs out of file descriptors. Here
+    the headers must be complete within ``seconds`` of the connection opening or of the
+    previous response; the body has its own deadlines in the gateway (app.Limits).
+    """
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # no httptools: uvicorn's own choice, without the deadline
+        log.warning("httptools is missing: no header deadline (use a reverse proxy's)")
+        return "auto"
+
+    class HeaderDeadline(HttpToolsProtocol):  # type: ignore[misc]
+        _deadline: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expire)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if (self.cycle is None or self.cycle.response_complete) and not (
+                self.transport.is_closing()
+            ):
+                self.transport.close()
+
+    return HeaderDeadline
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -169,6 +227,20 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_assign_code(args: argparse.Namespace) -> int:
+    with _opened(args) as central:
+        try:
+            previous = central.assign_code(args.code, args.office)
+        except ValueError as exc:
+            raise SyncError(str(exc)) from exc
+    print(
+        f"dossier code {args.code.strip().upper()} now belongs to office "
+        f"{args.office.strip().upper()} (before: {previous or 'nobody'}); its boxes' next "
+        "sync goes through"
+    )
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
 
     settings: dict[str, Any] = {}
@@ -216,6 +288,26 @@ def _minutes(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 10**7:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above zero")
+    return value
+
+
 def register(sub: Any) -> None:
     central = sub.add_parser("central", help="central's receiver and its administration")
     csub = central.add_subparsers(dest="central_command", required=True)
@@ -230,7 +322,53 @@ def register(sub: Any) -> None:
     p = command("serve", cmd_serve, "run the receiver (HTTP)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8470)
-    p.add_argument("--max-inflight", type=int, default=256, help="shed load above this")
+    p.add_argument(
+        "--max-inflight",
+        type=_positive_int,
+        default=256,
+        help="requests worked on at once; above this central answers 503 busy (default 256)",
+    )
+    p.add_argument(
+        "--max-receiving",
+        type=_positive_int,
+        default=1024,
+        help="requests still sending their body, kept apart from --max-inflight (default 1024)",
+    )
+    p.add_argument(
+        "--max-body-memory",
+        type=_positive_int,
+        default=256,
+        metavar="MIB",
+        help="request body bytes held at once; above it 503 busy (default 256 MiB)",
+    )
+    p.add_argument(
+        "--body-idle",
+        type=_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="a body that pauses this long is refused, 408 too_slow (default 15)",
+    )
+    p.add_argument(
+        "--body-grace",
+        type=_seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="after this, a body must average --body-min-rate (default 20)",
+    )
+    p.add_argument(
+        "--body-min-rate",
+        type=_seconds,
+        default=1024.0,
+        metavar="BYTES_PER_S",
+        help="slowest average body rate accepted after the grace (default 1024)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="a request's headers must be complete this soon after connecting (default 20)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -277,6 +415,14 @@ def register(sub: Any) -> None:
 
     p = command("revoke", cmd_revoke, "refuse a device from now on (stolen or rogue)")
     p.add_argument("--device", required=True)
+
+    p = command(
+        "assign-code",
+        cmd_assign_code,
+        "settle which office owns a dossier code (after a 'dossier_claimed' refusal)",
+    )
+    p.add_argument("--code", required=True)
+    p.add_argument("--office", required=True)
 
     p = command("config", cmd_config, "push settings (e.g. code_patterns) to boxes")
     p.add_argument("--office", help="only this office's boxes")

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
+import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from edge import __version__
 from edge.clock import iso
+from edge.domain import DEFAULT_CODE_PATTERNS, CodePatterns
 from edge.settings import Settings
 from edge.store import GENESIS
 from edge.sync import contract as c
@@ -34,6 +38,7 @@ from edge.sync.central import storage as st
 from edge.sync.central.blobs import BlobStore
 from edge.sync.central.committer import GroupCommitter
 from edge.sync.central.keys import CentralKeys
+from edge.update import office_prefixes
 from edge.update.gate import Gate
 from edge.vault import verify_signature
 
@@ -70,13 +75,13 @@ class Auth:
                 c.Code.UNAUTHENTICATED,
                 f"sign the request: {c.H_DEVICE}, {c.H_TIME}, {c.H_NONCE}, {c.H_SIGNATURE}",
             )
-        try:
-            time_ms = int(stamp)
-        except ValueError as exc:
-            raise c.ProblemError(c.Code.MALFORMED, f"{c.H_TIME} is not an integer") from exc
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 16):
+            raise c.ProblemError(c.Code.MALFORMED, f"{c.H_TIME} is not an integer")
         if len(device) != 32 or len(nonce) != 32 or not _is_hex(device + nonce):
             raise c.ProblemError(c.Code.MALFORMED, "device id and nonce are 32 hex digits")
-        return cls(device, time_ms, nonce, signature)
+        if len(signature) > 200:
+            raise c.ProblemError(c.Code.MALFORMED, f"{c.H_SIGNATURE} is too long")
+        return cls(device, int(stamp), nonce, signature)
 
 
 def _is_hex(text: str) -> bool:
@@ -107,6 +112,7 @@ class Central:
         self._publics: dict[str, Device] = {}
         self._purged_at = 0
         self._committer = None if st.is_postgres(self.engine) else GroupCommitter(self.engine)
+        self.codes = KnownPatterns(self)
 
     def close(self) -> None:
         if self._committer is not None:
@@ -150,10 +156,14 @@ class Central:
         self._publics[device_id] = device
         return device
 
-    def verify_request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Device, Auth]:
-        """Everything about a request that needs no write: who, when, signature."""
+    def check_headers(self, headers: Mapping[str, str]) -> tuple[Device, Auth]:
+        """What can be judged before a byte of the body is read: the signature headers are
+        there and well-formed, name an enrolled device, and carry a time in the window.
+
+        The gateway (app.Gateway) calls this first, so an unsigned or unknown sender never
+        gets central to buffer or parse a body; the signature itself covers the body's
+        digest and waits for it (``verify_request``).
+        """
         auth = Auth.from_headers(headers)
         device = self._device(auth.device)
         if device is None:
@@ -165,6 +175,17 @@ class Central:
                 "the box's clock is off: sign again with central's time",
                 server_time=now,
             )
+        return device, auth
+
+    def cached_device(self, device_id: str) -> Device | None:
+        """An enrolled device already looked up by this process (no database read)."""
+        return self._publics.get(device_id)
+
+    def verify_request(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Device, Auth]:
+        """Everything about a request that needs no write: who, when, signature."""
+        device, auth = self.check_headers(headers)
         try:
             signature = c.b64d(auth.signature)
         except c.DocumentError as exc:
@@ -495,9 +516,14 @@ class Central:
         if c.document_id(doc) != batch_id:
             raise c.ProblemError(c.Code.TAMPERED_BATCH, "the batch id is not the SHA-256 of it")
         try:
-            batch = c.open_document(c.DOMAIN_BATCH, doc, device.public_key, c.Batch)
+            c.verify_document(c.DOMAIN_BATCH, doc, device.public_key)
         except c.DocumentError as exc:
             raise c.ProblemError(c.Code.TAMPERED_BATCH, str(exc)) from exc
+        try:
+            batch = c.decode_document(doc, c.Batch)
+        except c.DocumentError as exc:
+            # signed by the device, so not a forgery: a value no box sends
+            raise c.ProblemError(c.Code.INVALID_FIELD, str(exc)[:500]) from exc
         if batch.device != device.device_id:
             raise c.ProblemError(c.Code.TAMPERED_BATCH, "the batch names another device")
         if batch.v != c.PROTOCOL:
@@ -522,7 +548,63 @@ class Central:
                 c.b64d(key.wrapped)
             except c.DocumentError as exc:
                 raise c.ProblemError(c.Code.MALFORMED, f"key {key.key_id}: wrapped") from exc
+        self.check_dossiers(device, batch)
         return batch
+
+    def check_dossiers(self, device: Device, batch: c.Batch) -> None:
+        """The clear metadata a batch carries is what central lists and routes statuses by,
+        so each entry must be one the box could have sent: about a dossier the batch's events
+        touch, once, with a code some pattern of regional IT's accepts and, where that
+        pattern names the office (``(?P<office>…)``) or province (``(?P<province>…)``), this
+        box's. Ownership against other boxes is settled in the transaction (``claim_codes``).
+        """
+        touched = {ev.dossier_id for ev in batch.events if ev.dossier_id}
+        seen: set[str] = set()
+        for dossier in batch.dossiers:
+            if dossier.id in seen:
+                raise c.ProblemError(c.Code.INVALID_FIELD, f"dossier {dossier.id} is listed twice")
+            seen.add(dossier.id)
+            if dossier.id not in touched:
+                raise c.ProblemError(
+                    c.Code.INVALID_FIELD,
+                    f"dossier {dossier.id}: no event of this batch is about it",
+                )
+            if dossier.code is not None:
+                problem = self.codes.judge(dossier.code, device.office)
+                if problem is not None:
+                    raise c.ProblemError(
+                        c.Code.INVALID_FIELD, f"dossier {dossier.id}: {problem}"[:500]
+                    )
+
+    def claim_codes(self, conn: Connection, device_row: Any, batch: c.Batch) -> None:
+        """First writer owns a code: its office's boxes may hold it, no other office's may.
+
+        The primary key on ``dossier_codes.code`` settles two offices racing for a new
+        code (on PostgreSQL the second insert waits for the first to commit, then conflicts).
+        """
+        now = self.now()
+        for dossier in batch.dossiers:
+            if dossier.code is None:
+                continue
+            conn.execute(
+                self._insert(conn, st.dossier_codes)
+                .values(
+                    code=dossier.code,
+                    office=device_row.office,
+                    device_id=device_row.device_id,
+                    first_ms=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            owner = conn.execute(
+                select(st.dossier_codes.c.office).where(st.dossier_codes.c.code == dossier.code)
+            ).scalar_one()
+            if owner != device_row.office:
+                raise c.ProblemError(
+                    c.Code.DOSSIER_CLAIMED,
+                    f"dossier code {dossier.code} belongs to a box of another office: "
+                    "check the code on the cover, or ask regional IT",
+                )
 
     def stored_receipt(
         self, conn: Connection, device_id: str, batch_id: str
@@ -573,6 +655,7 @@ class Central:
                 ).scalars()
             )
         missing = [b for b in referenced if b not in present]
+        self.claim_codes(conn, device_row, batch)
         if missing:
             raise c.ProblemError(
                 c.Code.BLOBS_MISSING, f"{len(missing)} blob(s) not uploaded yet", missing=missing
@@ -810,11 +893,19 @@ class Central:
             raise ValueError("a portal status is a number from 1 to 10 (DESIGN.md section 9)")
         code = code.strip().upper()
         with self._tx() as conn:
-            holders = conn.execute(
-                select(st.dossiers.c.device_id, st.dossiers.c.dossier_id).where(
-                    st.dossiers.c.code == code
-                )
-            ).all()
+            owner = conn.execute(
+                select(st.dossier_codes.c.office).where(st.dossier_codes.c.code == code)
+            ).scalar()
+            query = (
+                select(st.dossiers.c.device_id, st.dossiers.c.dossier_id)
+                .join(st.devices, st.devices.c.device_id == st.dossiers.c.device_id)
+                .where(st.dossiers.c.code == code)
+            )
+            if owner is not None:
+                # only the owning office's boxes: a box elsewhere that named the code
+                # (before central refused such claims) gets nothing about it
+                query = query.where(st.devices.c.office == owner)
+            holders = conn.execute(query).all()
             if not holders:
                 raise ValueError(f"central holds no dossier with code {code}: check the code")
             ids = []
@@ -845,6 +936,34 @@ class Central:
                 )
         return ids
 
+    def assign_code(self, code: str, office: str) -> str | None:
+        """Regional IT settles who owns a dossier code (``edge central assign-code``): boxes
+        of ``office`` may then send it and get its statuses; returns the previous owner."""
+        code = code.strip().upper()
+        office = office.strip().upper()
+        with self._tx() as conn:
+            previous = conn.execute(
+                select(st.dossier_codes.c.office).where(st.dossier_codes.c.code == code)
+            ).scalar()
+            holder = conn.execute(
+                select(st.devices.c.device_id).where(st.devices.c.office == office).limit(1)
+            ).scalar()
+            if holder is None:
+                raise ValueError(f"no box of office {office} is enrolled: check the office code")
+            if previous is None:
+                conn.execute(
+                    st.dossier_codes.insert().values(
+                        code=code, office=office, device_id=holder, first_ms=self.now()
+                    )
+                )
+            else:
+                conn.execute(
+                    update(st.dossier_codes)
+                    .where(st.dossier_codes.c.code == code)
+                    .values(office=office, device_id=holder)
+                )
+        return previous
+
     def revoke(self, device_id: str) -> None:
         """Refuse a device from now on (a stolen box, a rogue enrollment), in every process."""
         with self._tx() as conn:
@@ -860,7 +979,38 @@ class Central:
         checked.patterns()
         body = {k: v for k, v in checked.as_dict().items() if k in settings}
         with self._tx() as conn:
-            return self._post(conn, None, office, "config", {"settings": body})
+            posted = self._post(conn, None, office, "config", {"settings": body})
+        self.codes.forget()
+        return posted
+
+    def published_code_patterns(self) -> list[str]:
+        """Every dossier-code pattern regional IT ever gave a box: pushed through the
+        downlink (any office, any time: a box may still send codes an older pattern
+        accepted) or in a configuration file of the signed update repository central
+        serves (docs/updates.md)."""
+        found: list[str] = []
+        with self._tx() as conn:
+            for row in conn.execute(
+                select(st.downlink.c.document).where(st.downlink.c.kind == "config")
+            ):
+                try:
+                    doc = c.decode_document(
+                        c.SignedDocument(signed=row.document, signature="-"), c.DownlinkDoc
+                    )
+                except c.DocumentError:
+                    continue
+                found.extend(_patterns_in(doc.body.get("settings")))
+        targets = self.data / "updates" / "targets"
+        for path in sorted(targets.glob("**/*.config.json")) if targets.is_dir() else ():
+            try:
+                if path.is_symlink() or path.stat().st_size > (1 << 20):
+                    continue
+                document = json.loads(path.read_bytes())
+            except (OSError, ValueError, RecursionError):
+                continue
+            if isinstance(document, dict):
+                found.extend(_patterns_in(document.get("settings")))
+        return found
 
     def _effective_settings(self, conn: Connection, office: str) -> dict[str, Any]:
         d = st.downlink.c
@@ -993,6 +1143,76 @@ class Central:
                     or_(d.dossier_id == ident, d.code == ident.strip().upper())
                 )
             ).all()
+
+
+def _patterns_in(settings: Any) -> list[str]:
+    if not isinstance(settings, dict):
+        return []
+    patterns = settings.get("code_patterns")
+    if not isinstance(patterns, list):
+        return []
+    return [p for p in patterns if isinstance(p, str) and len(p) <= 1000]
+
+
+class KnownPatterns:
+    """The dossier-code patterns central accepts codes by, compiled, refreshed on a miss.
+
+    Built-in defaults plus ``Central.published_code_patterns``. A code no known pattern
+    takes makes one refresh (another receiver process may have pushed a pattern just
+    now), at most every few seconds, before the batch is refused.
+    """
+
+    REFRESH_SECONDS = 5.0
+
+    def __init__(self, central: Central) -> None:
+        self.central = central
+        self._patterns: list[re.Pattern[str]] | None = None
+        self._loaded = 0.0
+        self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        self._patterns = None
+
+    def _load(self, force: bool) -> list[re.Pattern[str]]:
+        with self._lock:
+            stale = time.monotonic() - self._loaded > self.REFRESH_SECONDS
+            if self._patterns is None or (force and stale):
+                compiled: dict[str, re.Pattern[str]] = {}
+                for source in [*DEFAULT_CODE_PATTERNS, *self.central.published_code_patterns()]:
+                    if source in compiled:
+                        continue
+                    try:
+                        pattern = re.compile(source, re.ASCII)
+                    except re.error:
+                        continue
+                    if "date" in pattern.groupindex:
+                        compiled[source] = pattern
+                self._patterns = list(compiled.values())
+                self._loaded = time.monotonic()
+            return self._patterns
+
+    def judge(self, code: str, office: str) -> str | None:
+        """None when the code is one this office's box may send; else what is wrong."""
+        for force in (False, True):
+            matched = [p for p in self._load(force) if _code_fits(p, code)]
+            if matched:
+                break
+        else:
+            return f"code {code} matches no dossier-code pattern regional IT published"
+        province = office_prefixes(office)[0]
+        for pattern in matched:
+            groups = pattern.fullmatch(code).groupdict()  # type: ignore[union-attr]
+            if groups.get("office") not in (None, office):
+                continue
+            if groups.get("province") not in (None, province):
+                continue
+            return None
+        return f"code {code} names another office than this box's {office}"
+
+
+def _code_fits(pattern: re.Pattern[str], code: str) -> bool:
+    """The box's own rule (edge.domain.CodePatterns): a full match with a real date."""
+    return CodePatterns((pattern,)).match(code) == code
 
 
 def software() -> str:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    select,
     text,
 )
 
@@ -161,6 +162,20 @@ dossiers = Table(
     Index("dossiers_code", "code"),
 )
 
+# Who owns a dossier code: the office of the first device that sent it. Other boxes of
+# that office may hold the same code (several desks, a replaced box); a box of another
+# office naming it is refused (``dossier_claimed``), and statuses for the code go only to
+# the owning office's boxes. Added to schema 1 like device_health; ``create_schema``
+# fills it from the dossiers an existing database already holds.
+dossier_codes = Table(
+    "dossier_codes",
+    metadata,
+    Column("code", String(128), primary_key=True),
+    Column("office", String(64), nullable=False),
+    Column("device_id", String(32), nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+)
+
 blobs = Table(
     "blobs",
     metadata,
@@ -255,6 +270,7 @@ def create_schema(engine: Engine) -> None:
         if is_postgres(conn):
             conn.execute(text("SELECT pg_advisory_xact_lock(7130001)"))
         metadata.create_all(conn, checkfirst=True)
+        _claim_existing_codes(conn)
         found = conn.execute(schema.select()).scalar()
         if found is None:
             conn.execute(schema.insert().values(version=SCHEMA_VERSION))
@@ -262,6 +278,31 @@ def create_schema(engine: Engine) -> None:
             raise StorageError(
                 f"central's database is from a newer release (schema {found}): update this receiver"
             )
+
+
+def _claim_existing_codes(conn: Connection) -> None:
+    """Give each code already held an owner (the first device that sent it), once."""
+    if conn.execute(select(dossier_codes.c.code).limit(1)).first() is not None:
+        return
+    rows = conn.execute(
+        select(dossiers.c.code, devices.c.office, dossiers.c.device_id, dossiers.c.first_ms)
+        .join(devices, devices.c.device_id == dossiers.c.device_id)
+        .where(dossiers.c.code.is_not(None))
+        .order_by(dossiers.c.first_ms, dossiers.c.device_id)
+    ).all()
+    owners: dict[str, dict[str, object]] = {}
+    for row in rows:
+        owners.setdefault(
+            row.code,
+            {
+                "code": row.code,
+                "office": row.office,
+                "device_id": row.device_id,
+                "first_ms": row.first_ms,
+            },
+        )
+    if owners:
+        conn.execute(dossier_codes.insert(), list(owners.values()))
 
 
 @contextmanager
