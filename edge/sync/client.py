@@ -371,6 +371,7 @@ class RoundReport:
     requests: int = 0
     retries: int = 0
     receipts_adopted: int = 0
+    central_lost_events: int = 0
     downlink: dict[str, int] = field(
         default_factory=lambda: {"status": 0, "config": 0, "skipped": 0}
     )
@@ -419,9 +420,11 @@ class Round:
         self.ledger = ledger or Ledger(store, keyring.sealer())
         self.chunk = self.policy.chunk_start
         self.report = RoundReport()
+        self.rewinds = 0
 
     def run(self) -> RoundReport:
         try:
+            self.check_head()
             self.uplink()
             if self.downlink():
                 self.uplink()
@@ -433,6 +436,7 @@ class Round:
                 or pending["keys"]
                 or pending["keys_waiting_for_clerk"]
             )
+            outbox.settle_lost_alert(self.store, self.report.done)
         except Stopped:
             self.report.error = "stopped before the round finished"
         except Refused as exc:
@@ -554,12 +558,50 @@ class Round:
             return
         raise Transient("blobs kept going missing at central")
 
-    def resync(self, batch: outbox.OutBatch, head: c.Head) -> None:
-        """Central is ahead of this box's receipts (the box was restored?): adopt its receipts."""
-        if head.seq <= batch.after_seq:
+    def check_head(self) -> None:
+        """At first contact, ask central how far it holds this box's chain (one small GET).
+
+        Why: a central restored from an older backup answers every request normally, so a
+        box with nothing new to send would say ``done`` forever while the dossiers past
+        central's head are lost there (issue 11, item 6). Only a box holding receipts can
+        be owed anything, so a fresh box skips the request.
+        """
+        if outbox.acked_through(self.store) == 0:
+            return
+        response = self.link.call("GET", f"{c.API}/device")
+        info: c.DeviceAnswer = _decode(response, c.DeviceAnswer)
+        self.rewind(info.head)
+
+    def rewind(self, head: c.Head) -> bool:
+        """Central's head is behind this box's receipts: send again what it lost."""
+        acked = outbox.acked_through(self.store)
+        lost = outbox.rewind_to_central(self.store, head, via="network")
+        if not lost:
+            return False
+        self.rewinds += 1
+        if self.rewinds > 3:
             raise outbox.SyncStateError(
-                f"central holds events up to {head.seq} but this box has receipts up to "
-                f"{batch.after_seq}: central lost data; call regional IT"
+                "central keeps losing this box's events during one round: call regional IT"
+            )
+        log.error(
+            "central holds this box's events only up to %d but the box has receipts up to %d: "
+            "central lost data (restored from a backup?); sending %d event(s) again",
+            head.seq,
+            acked,
+            lost,
+        )
+        self.report.central_lost_events += lost
+        return True
+
+    def resync(self, batch: outbox.OutBatch, head: c.Head) -> None:
+        """Central's head is not where this batch starts: behind (central lost data) or
+        ahead (the box was restored): send again, or adopt central's receipts."""
+        if head.seq <= batch.after_seq:
+            if self.rewind(head):
+                return
+            raise outbox.SyncStateError(
+                f"central holds events up to {head.seq} but this box's batch follows "
+                f"{batch.after_seq}: central's chain differs; call regional IT"
             )
         after = outbox.acked_through(self.store)
         adopted: list[tuple[c.Receipt, c.SignedDocument]] = []

@@ -353,6 +353,80 @@ def adopt_receipts(store: Store, receipts: list[tuple[c.Receipt, c.SignedDocumen
     return adopted
 
 
+LOST_ALERT = "alert.central_lost_data"
+"""Meta key of the health alert raised when central lost acknowledged events: the box's
+health summary carries it (``alerts.central_lost_data``), so the fleet page flags the box."""
+LOST_SINCE = "sync.central_lost_at"
+"""Cursor: when (ms) the box last found central behind its receipts."""
+LOST_ALERT_KEEP_MS = 7 * 24 * 3600 * 1000
+"""How long the alert stays once everything is back: long enough for regional IT's weekly look."""
+
+
+def rewind_to_central(store: Store, head: c.Head, *, via: str) -> int:
+    """Central holds fewer of this box's events than its receipts say: send them again.
+
+    Why: after central is restored from an older backup, its head for this device is
+    behind the box's receipts and every dossier past it is lost at central while the
+    box shows it "acknowledged" (issue 11, item 6). The box still holds every event
+    and blob sealed, so it forgets the batches (and their receipts) past central's
+    head; the events, blobs and key wraps then go out again in new batches that
+    continue the chain from central's last accepted event. Refused, with a line to
+    act on, when central's head is not an event of this box's own chain (a different
+    history, not a loss). Returns how many acknowledged events central had lost
+    (0: nothing to do); raises the ``central_lost_data`` health alert when > 0.
+    """
+    last = store.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+    if head.seq <= int(last) and _event_hash(store, head.seq) != head.hash:
+        raise SyncStateError(
+            f"central's last event for this box ({head.seq}) is not this box's event "
+            f"{head.seq}: central holds a different history; call regional IT before "
+            "syncing this box again"
+        )
+    acked = acked_through(store)
+    if head.seq >= acked:
+        # not a loss: central is level or ahead (the chain_broken path adopts its receipts)
+        return 0
+    lost = acked - head.seq
+    now_ms = store.now().ms
+    with store.transaction():
+        dropped = [
+            r["n"]
+            for r in store.conn.execute(
+                "SELECT n FROM sync_batches WHERE last_seq > ?", (head.seq,)
+            ).fetchall()
+        ]
+        store.conn.executemany("DELETE FROM sync_keys WHERE batch_n = ?", [(n,) for n in dropped])
+        store.conn.executemany("DELETE FROM sync_batches WHERE n = ?", [(n,) for n in dropped])
+        # marks are recomputed only for dossiers not acknowledged: look at all again
+        store.conn.execute("UPDATE dossiers SET sync = 'pending' WHERE sync = 'acknowledged'")
+        put_cursor(store, LOST_SINCE, str(now_ms))
+        store.put_meta(
+            LOST_ALERT,
+            f"{iso(now_ms)} central had lost events {head.seq + 1}-{acked} of this box "
+            f"(restored from an older backup?); the box is sending them again ({via}); "
+            "check that central's backups run",
+        )
+        refresh_marks(store)
+    return lost
+
+
+def settle_lost_alert(store: Store, done: bool) -> None:
+    """Once everything central lost is back, say so; drop the alert a week after."""
+    text = store.meta(LOST_ALERT) or ""
+    if not text or not done:
+        return
+    since = int(cursor(store, LOST_SINCE, "0") or 0)
+    with store.transaction():
+        if store.now().ms - since > LOST_ALERT_KEEP_MS:
+            store.put_meta(LOST_ALERT, "")
+        elif "sending them again" in text:
+            store.put_meta(
+                LOST_ALERT,
+                text.replace("the box is sending them again", "the box sent them again")
+                + f"; all back at central since {iso(store.now().ms)}",
+            )
+
+
 def refresh_marks(store: Store) -> None:
     """Recompute pending/sent/acknowledged for dossiers not yet acknowledged.
 

@@ -42,6 +42,7 @@ from tuf.ngclient.fetcher import FetcherInterface
 from edge import __version__
 from edge.clock import iso, parse_iso
 from edge.durable import write_atomic
+from edge.stick import StickDir, StickError, StickMissing
 from edge.update import SIGNED_AT, USB_FOLDER, Refused, UpdateError
 
 UPDATE_DIR = "update"
@@ -115,22 +116,46 @@ def pinned_root(state: Path) -> bytes:
         ) from exc
 
 
+MAX_FILE = 2 << 30
+"""Largest file read from a folder: TUF bounds each file by its signed length anyway."""
+
+
 class DirectoryFetcher(FetcherInterface):
-    """Serves ``file://`` URLs: the USB stick, or a folder central exports."""
+    """Serves ``file://`` URLs: the USB stick, or a folder central exports.
+
+    A stick is hostile (issue 11, item 5): files are read through ``edge.stick`` from
+    ``root`` down, so no link below it is followed and no FIFO or device is opened (a
+    FIFO once hung ``edge update``); reads are chunked and bounded. Without a root the
+    file's own folder is the root.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         path = Path(unquote(urlparse(url).path))
+        root = self.root or path.parent
         try:
-            handle = path.open("rb")
-        except FileNotFoundError as exc:
+            parts = path.relative_to(root).parts
+        except ValueError as exc:
+            raise exceptions.DownloadError(f"{path} is outside the update folder {root}") from exc
+        if not parts:
+            raise exceptions.DownloadError(f"{path} names the update folder, not a file")
+        try:
+            with StickDir.open_root(root) as top, top.walk(*parts[:-1]) as folder:
+                blocks = folder.chunks(parts[-1], MAX_FILE, 1 << 16)
+        except StickMissing as exc:
             raise exceptions.DownloadHTTPError(f"{path} not found", 404) from exc
-        return self._chunks(handle)
+        except StickError as exc:
+            raise exceptions.DownloadError(str(exc)) from exc
+        return self._chunks(blocks)
 
     @staticmethod
-    def _chunks(handle) -> Iterator[bytes]:
-        with handle:
-            while block := handle.read(1 << 16):
-                yield block
+    def _chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+        try:
+            yield from blocks
+        except StickError as exc:
+            raise exceptions.DownloadError(str(exc)) from exc
 
 
 class HttpFetcher(FetcherInterface):
@@ -202,6 +227,8 @@ class Source:
     label: str
     base: str
     online: bool
+    root: str | None = None
+    """For a folder: where reading starts; nothing below it is followed (``edge.stick``)."""
 
     @property
     def metadata_url(self) -> str:
@@ -212,7 +239,9 @@ class Source:
         return f"{self.base}/targets/"
 
     def fetcher(self) -> FetcherInterface:
-        return HttpFetcher() if self.online else DirectoryFetcher()
+        if self.online:
+            return HttpFetcher()
+        return DirectoryFetcher(Path(self.root) if self.root else None)
 
 
 def resolve_source(spec: str) -> Source:
@@ -222,7 +251,7 @@ def resolve_source(spec: str) -> Source:
     folder = Path(spec.removeprefix("file://")).expanduser().resolve()
     for candidate in (folder / USB_FOLDER, folder):
         if (candidate / "metadata" / "timestamp.json").is_file():
-            return Source(str(folder), "file://" + str(candidate), False)
+            return Source(str(folder), "file://" + str(candidate), False, str(folder))
     raise UpdateError(f"no update repository in {folder} (looked for {USB_FOLDER}/metadata)")
 
 

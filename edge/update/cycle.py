@@ -139,7 +139,10 @@ def usb_sources(roots: tuple[str, ...]) -> list[Path]:
     found = []
     for root in roots:
         for depth in ("", "*/", "*/*/"):
-            found.extend(Path(p) for p in glob.glob(f"{root}/{depth}{USB_FOLDER}"))
+            # a link named like the update folder would lead the reader off the stick
+            found.extend(
+                Path(p) for p in glob.glob(f"{root}/{depth}{USB_FOLDER}") if not os.path.islink(p)
+            )
     stamped = []
     for path in found:
         with contextlib.suppress(OSError):
