@@ -319,6 +319,7 @@ def test_doctor_reports_and_fails_on_a_damaged_chain(state: Path, inbox: Path) -
         "database": "ok",
         "disk": "ok",
         "clock": "ok",
+        "reviews": "ok",
         "inbox": "ok",
     }
     import sqlite3
