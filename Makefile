@@ -57,6 +57,7 @@ image-smoke: setup
 bench: setup
 	$(VENV)/bin/python bench/capture.py
 	$(VENV)/bin/python bench/decoders.py
+	$(VENV)/bin/python bench/covers.py
 	$(VENV)/bin/python bench/update.py
 	$(VENV)/bin/python bench/tui.py
 	$(VENV)/bin/python bench/sync.py

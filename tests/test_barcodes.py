@@ -33,6 +33,7 @@ from edge.capture.barcodes import (
     ZbarUnavailable,
     ZxingDecoder,
     default_chain,
+    read_page,
     read_symbols,
     read_symbols_naive,
 )
@@ -189,9 +190,11 @@ def test_text_page_has_no_symbols_and_is_never_decoded_at_full_scale(
     seed: int, font_text: bool
 ) -> None:
     source = ReducingPage(jpeg_round_trip(text_page(seed, font_text=font_text)))
-    assert read_symbols(source) == []
-    assert 1 not in source.calls
-    assert source.calls == [2]
+    reading = read_page(source)
+    assert reading.reads == () and reading.unread == 0
+    # At most one full-scale fast pass: dense text can look like a small 2-D symbol's texture
+    # (MatrixTextureProbe), which costs one full-scale decode and never a review.
+    assert source.calls in ([2], [2, 1])
 
 
 @pytest.mark.parametrize(
@@ -307,13 +310,15 @@ def test_escalation_runs_only_while_suspects_persist() -> None:
     assert (quiet.asked, seen.asked, reader.asked, never.asked) == (1, 1, 1, 0)
     assert source.calls == [4, 2, 1]
 
-    blind, never = Canned("blind"), Canned("never", (Symbol("Y", "qr"),))
+    # A fast pass that reads nothing of what half scale saw does not end the search: the
+    # thorough pass reads heavily speckled symbols the fast one misses.
+    blind, thorough = Canned("blind"), Canned("thorough", (Symbol("Y", "qr"),))
     tiers = (
         Tier(2, FULL_PAGE, Canned("seen", suspects=2)),
-        *(Tier(1, FULL_PAGE, d, escalation=True) for d in (blind, never)),
+        *(Tier(1, FULL_PAGE, d, escalation=True) for d in (blind, thorough)),
     )
-    assert read_symbols(ReducingPage(blank), tiers=tiers) == []
-    assert (blind.asked, never.asked) == (1, 0)
+    assert read_symbols(ReducingPage(blank), tiers=tiers) == [Symbol("Y", "qr")]
+    assert (blind.asked, thorough.asked) == (1, 1)
 
     unused = Canned("unused", (found,))
     tiers = (Tier(2, FULL_PAGE, Canned("quiet")), Tier(1, FULL_PAGE, unused, escalation=True))
@@ -329,7 +334,7 @@ def test_bar_texture_probe_sees_fine_code128_at_half_scale_and_not_text(
     probe = BarTextureProbe(Canned("blind"))
     cover = with_symbol(page, code128_symbol(), BOTTOM_LEFT)
     for degrees in (0, 3, 90):
-        assert probe.scan(rotated(cover, degrees).convert("L").reduce(2)) == Scan((), 1)
+        assert probe.scan(rotated(cover, degrees).convert("L").reduce(2)) == Scan((), 1, bars=1)
     assert probe.scan(jpeg_round_trip(page).convert("L").reduce(2)) == Scan((), 0)
     assert probe.scan(Image.new("L", (20, 20), 255)) == Scan((), 0)
 
@@ -337,7 +342,7 @@ def test_bar_texture_probe_sees_fine_code128_at_half_scale_and_not_text(
 def test_bar_texture_is_explained_only_by_a_1d_symbol(page: Image.Image) -> None:
     half = with_symbol(page, code128_symbol(), BOTTOM_LEFT).convert("L").reduce(2)
     assert BarTextureProbe(Canned("reads", (CODE128,))).scan(half) == Scan((CODE128,), 0)
-    assert BarTextureProbe(Canned("reads", (QR,), 1)).scan(half) == Scan((QR,), 2)
+    assert BarTextureProbe(Canned("reads", (QR,), 1)).scan(half) == Scan((QR,), 2, bars=1)
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,11 @@ def interpret(
                 }
             )
         attrs.append(attr)
+    if not codes and reading.unread:
+        review.append(
+            {"text": "", "symbology": "", "code": None, "alternatives": [], "why": "unreadable",
+             "personal": False}
+        )  # fmt: skip
     if len(codes) > 1:
         review.extend(
             {"text": c, "symbology": "", "code": c, "alternatives": [], "why": "two_codes",

@@ -87,6 +87,7 @@ REVIEW_WHY = {
     "unconfirmed": N_("not confirmed"),
     "no_pattern": N_("not a code's shape"),
     "two_codes": N_("two codes on one page"),
+    "unreadable": N_("a barcode the box could not read at all"),
 }
 """Why capture could not trust a cover's symbol (``review[].why`` in ``dossier.created``)."""
 
