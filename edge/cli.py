@@ -14,9 +14,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge import __version__
+
+if TYPE_CHECKING:
+    from edge.desk import DeskError
+    from edge.vault import Keyring, OfficeSession
 
 
 class UserError(Exception):
@@ -34,6 +38,72 @@ def _password(prompt: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     raise UserError("no password: set EDGE_PASSWORD or run this on a terminal to be asked")
+
+
+def _refusal(clerk: str, exc: DeskError) -> str:
+    """The sign-in guard's answer as one line of what to do (the desk shows the same)."""
+    seconds = int(exc.details.get("seconds", 0) or 0)
+    if exc.reason == "locked_out":
+        minutes = max(1, (seconds + 59) // 60)
+        return (
+            f"clerk {clerk} is locked out after too many wrong passwords: try again in "
+            f"{minutes} min, or ask regional IT"
+        )
+    if exc.reason == "wait":
+        return f"too many wrong passwords for clerk {clerk}: wait {seconds} s and try again"
+    if seconds:
+        return f"wrong password: wait {seconds} s, then try again, or ask regional IT to reset it"
+    return "wrong password: try again, or ask regional IT to reset it"
+
+
+def unlock_clerk(state: Path, clerk: str, *, via: str) -> OfficeSession:
+    """Sign a clerk in for one command, as the desk does: same guard, same audit log.
+
+    A wrong ``EDGE_PASSWORD`` counts toward the clerk's delays and lockout, and a
+    locked-out clerk is refused here as at the desk; the sign-in and, when the
+    returned session is closed, the sign-out are audited with ``via`` naming the
+    command. A password regional IT set (first boot, a reset) opens nothing here:
+    it must first be replaced at the desk.
+    """
+    from edge.desk import DeskError, LoginGuard, login_name
+    from edge.store import Store
+    from edge.vault import Keyring
+
+    keyring = Keyring.load(state)
+    name = login_name(clerk)
+    if not keyring.has_clerk(name):
+        raise UserError(f"no clerk named {clerk!r} on this box: check the user name")
+    password = _password(f"Password for {name}: ")
+    store = Store.open(state)
+    try:
+        guard = LoginGuard(store, keyring)
+        try:
+            session = guard.sign_in(name, password, via=via)
+        except DeskError as exc:
+            raise UserError(_refusal(name, exc)) from None
+        if keyring.must_change_password(name):
+            session.close()
+            guard.signed_out(name, "must_change_password", via=via)
+            raise UserError(
+                f"clerk {name} still has the password regional IT set: sign in at the "
+                "clerk's screen ('edge tui') and choose a new one first"
+            )
+    finally:
+        store.close()
+    session.on_close(lambda: _signed_out(state, keyring, name, via))
+    return session
+
+
+def _signed_out(state: Path, keyring: Keyring, clerk: str, via: str) -> None:
+    """The command's sign-out, in the audit log like the desk's."""
+    from edge.desk import LoginGuard
+    from edge.store import Store
+
+    store = Store.open(state)
+    try:
+        LoginGuard(store, keyring).signed_out(clerk, "done", via=via)
+    finally:
+        store.close()
 
 
 def _state(path: str, *, must_exist: bool = True) -> Path:
@@ -54,7 +124,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from edge.provision import provision
 
     state = _state(args.state, must_exist=False)
-    password = _password(f"New password for clerk {args.clerk}: ")
+    password = _password(f"Temporary password for clerk {args.clerk}: ")
     provision(
         state,
         office=args.office,
@@ -63,8 +133,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         recovery_key=Path(args.recovery_key) if args.recovery_key else None,
         central_key=Path(args.central_key) if args.central_key else None,
         trust_root=Path(args.trust_root) if args.trust_root else None,
+        temporary=True,
     )
-    print(f"provisioned office {args.office} in {state} (clerk {args.clerk})")
+    print(
+        f"provisioned office {args.office} in {state} (clerk {args.clerk}, who chooses "
+        "a new password at the first sign-in)"
+    )
     return 0
 
 
@@ -87,6 +161,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     daemon = Daemon(_state(args.state), _inbox(args.inbox), _overrides(args))
     try:
         report = daemon.run_once()
+        fault = daemon.fault
     finally:
         daemon.close()
     data = report.as_json()
@@ -99,9 +174,17 @@ def cmd_capture(args: argparse.Namespace) -> int:
             f"{len(data['duplicates'])} duplicate(s)"
         )
     if report.deferred:
+        why = (
+            f"{fault.detail}: {fault.fix}"
+            if fault is not None
+            else "the disk is almost full: free space and run again"
+        )
+        print(f"edge: error: scans were left in the inbox: {why}", file=sys.stderr)
+        return EXIT_FAIL
+    if data["failed"]:
         print(
-            f"edge: error: the disk is almost full; {len(report.deferred)} file(s) left in the "
-            "inbox: free space and run again",
+            f"edge: error: {len(data['failed'])} file(s) could not be processed and stay in the "
+            "inbox (the log above says why): run 'edge doctor' and report it if it repeats",
             file=sys.stderr,
         )
         return EXIT_FAIL
@@ -109,19 +192,28 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.daemon import Daemon
+    """The daemon. The health door opens first, so a box whose disk keeps the database
+    from opening still answers /readyz with the reason while it waits for the disk."""
+    from edge.daemon import Daemon, open_when_writable
+    from edge.observe.health import Vitals
     from edge.observe.server import start_health_server
 
     if not 0 <= args.http_port <= 65535:
         raise UserError(f"--http-port {args.http_port} is not a port: use 1-65535, or 0 for off")
-    daemon = Daemon(_state(args.state), _inbox(args.inbox), _overrides(args))
-    server = start_health_server(daemon.state, args.http_port, daemon.vitals)
+    state, inbox, overrides = _state(args.state), _inbox(args.inbox), _overrides(args)
+    vitals = Vitals()
+    server = start_health_server(state, args.http_port, vitals)
     try:
-        daemon.run()
+        daemon = open_when_writable(lambda: Daemon(state, inbox, overrides, vitals=vitals))
+        if daemon is None:
+            return 0
+        try:
+            daemon.run()
+        finally:
+            daemon.close()
     finally:
         if server is not None:
             server.stop()
-        daemon.close()
     return 0
 
 
@@ -144,25 +236,23 @@ def cmd_dossiers(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from edge.archive import export_bag
+    """Decrypt a dossier to a bag: a view of its details and pages, audited as at the desk."""
+    from edge.archive import export_bag, find_dossier
+    from edge.desk import DeskLedger
     from edge.store import Store
-    from edge.vault import Keyring, WrongPassword
+    from edge.vault import Keyring
 
     state = _state(args.state)
-    keyring = Keyring.load(state)
-    if not keyring.has_clerk(args.clerk):
-        raise UserError(f"no clerk named {args.clerk!r} on this box")
-    password = _password(f"Password for {args.clerk}: ")
-    try:
-        session = keyring.unlock(args.clerk, password)
-    except WrongPassword as exc:
-        raise UserError("wrong password: try again, or ask regional IT to reset it") from exc
+    session = unlock_clerk(state, args.clerk, via="edge export")
     store = Store.open(state)
     try:
-        bag = export_bag(store, session, args.dossier, Path(args.out))
+        dossier = find_dossier(store, args.dossier)
+        ledger = DeskLedger(store, Keyring.load(state).sealer(), session)
+        ledger.viewed(dossier["id"], ["fields", "pages", "export"])
+        bag = export_bag(store, session, dossier["id"], Path(args.out))
     finally:
-        session.close()
         store.close()
+        session.close()
     print(bag)
     return 0
 
@@ -268,10 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from edge.observe.logs import one_line_handler
+
+    # one record, one line: names and texts from outside cannot forge log lines
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stderr,
+        handlers=[one_line_handler(sys.stderr)],
     )
     from edge.store import StoreError
     from edge.sync import SyncError

@@ -3,14 +3,23 @@
 ``edge run`` calls ``Daemon.run`` (until SIGTERM); ``edge capture --once`` calls
 ``Daemon.run_once``. Both go through the same ``Capture`` pipeline, one file at
 a time in natural name order.
+
+Nothing a file or the disk does ends the daemon. A file that fails for a reason
+nobody foresaw is logged and left in the inbox; a disk that fills up, turns
+read-only or returns I/O errors stops intake (scans wait in the inbox), raises an
+alert that /readyz, /metrics and the summary sync sends all show, and intake
+resumes by itself once a real write succeeds again. Under systemd, a daemon that
+exited instead would be restarted into the same disk until its start limit, and
+then nobody would be watching the inbox at all.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import shutil
 import signal
+import sqlite3
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -19,18 +28,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.capture.pipeline import Capture, FileOutcome, Prepared
+from edge.capture.names import display_name
+from edge.capture.pipeline import Capture, FileOutcome, Prepared, _signature
 from edge.capture.watcher import InboxWatcher
+from edge.durable import StorageProblem, check_storage, free_bytes, storage_problem
 from edge.notify import notify, watchdog_period
-from edge.observe.health import Vitals
+from edge.observe.health import LIVE_ALERTS, STORAGE_ALERTS, Vitals
 from edge.records import Ledger
 from edge.settings import Settings
-from edge.store import Store
+from edge.store import StorageError, Store, store_error
 from edge.vault import Keyring
 
 log = logging.getLogger("edge")
 
 LOOKAHEAD_FILES = 4
+FAULT_RETRY_SECONDS = 2.0
+"""While intake is stopped for the disk, how often it looks again: cheap (a statvfs,
+and a 4 KiB probe write after a failed write), and short enough that scans resume
+within seconds of space coming back."""
+PROBE_SECONDS = 60.0
+"""How often a healthy daemon proves the disk with a real write, scans or not: a card the
+kernel turned read-only still reports free space, and the alarm should not wait for the
+next scan to fail."""
+DAMAGED_RETRY_SECONDS = 60.0
+"""A damaged database is retried rarely: each retry that fails again logs again."""
+FILE_RETRY_SECONDS = 600.0
+"""A file that failed for an unforeseen reason is tried again after this, or as soon
+as it changes: a fix may have landed, and a loop of failures must not fill the log."""
 
 
 @dataclass
@@ -64,6 +88,11 @@ class Report:
                 for page in o.uncertain
             ],
             "duplicates": [o.name for o in self.outcomes if o.status == "duplicate"],
+            "failed": [
+                {"file": o.name, "reason": o.reason, "message": o.message}
+                for o in self.outcomes
+                if o.status == "failed"
+            ],
             "ignored": self.ignored,
             "deferred": self.deferred,
         }
@@ -90,29 +119,49 @@ def tune_malloc() -> None:
 
 
 class Daemon:
-    def __init__(self, state: Path, inbox: Path, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        state: Path,
+        inbox: Path,
+        overrides: dict[str, Any] | None = None,
+        *,
+        vitals: Vitals | None = None,
+    ) -> None:
         self.state = state
         self.inbox = inbox
         tune_malloc()
         self.keyring = Keyring.load(state)
         self.store = Store.open(state)
-        self.overrides = overrides or {}
-        self.settings = self._settings()
-        self.stopping = False
-        self.capture = Capture(
-            self.store,
-            Ledger(self.store, self.keyring.sealer()),
-            inbox,
-            self.settings,
-            should_stop=self._between_pages,
-        )
-        self._disk_alert = bool(self.store.meta("alert.disk"))
+        try:
+            self.overrides = overrides or {}
+            self.settings = self._settings()
+            self.stopping = False
+            self.capture = Capture(
+                self.store,
+                Ledger(self.store, self.keyring.sealer()),
+                inbox,
+                self.settings,
+                should_stop=self._between_pages,
+            )
+            self._stored_alerts = {
+                name: text for name in STORAGE_ALERTS if (text := self.store.meta(f"alert.{name}"))
+            }
+            self._config_rev = self.store.meta("config.rev")
+        except sqlite3.Error as exc:
+            self.store.close()
+            raise store_error(exc, self.store.path) from exc
+        self._fault: StorageProblem | None = None
+        self._fault_retry_at = 0.0
+        self._next_probe = 0.0
+        self._failed: dict[Path, tuple[tuple[int, int, int] | None, float]] = {}
+        self._heartbeat_due = False
+        self._heartbeat_warned = False
+        self._tick_error = ""
         self.on_outcome: Callable[[FileOutcome], None] | None = None
-        self.vitals = Vitals()
+        self.vitals = vitals or Vitals()
         self.totals: Counter[str] = Counter()
         self._watchdog = watchdog_period()
         self._last_ping = 0.0
-        self._config_rev = self.store.meta("config.rev")
 
     def _settings(self) -> Settings:
         settings = self.store.settings()
@@ -131,8 +180,15 @@ class Daemon:
             self.capture.ledger.use_central_key(central)
 
     def close(self) -> None:
+        # live alerts are this daemon's word about its disk: they go with it (the stored
+        # ones stay, for the next start to clear once it has seen the disk take writes)
+        for name in STORAGE_ALERTS:
+            LIVE_ALERTS.clear(name)
         self.capture.close()
-        self.store.close()
+        try:
+            self.store.close()
+        except sqlite3.Error as exc:  # a full disk can refuse the last checkpoint; WAL keeps it
+            log.warning("database closed with an error (%s): nothing committed is lost", exc)
 
     def request_stop(self, *_args: object) -> None:
         self.stopping = True
@@ -147,7 +203,7 @@ class Daemon:
         return (
             f"STATUS={self.totals['pages']} page(s) from {self.totals['files']} file(s) "
             f"since start, {self.totals['quarantined']} quarantined"
-            + (", disk almost full" if self._disk_alert else "")
+            + (f"; scans wait: {self._fault.summary}" if self._fault else "")
         )
 
     def _beat(self) -> None:
@@ -158,30 +214,103 @@ class Daemon:
             self._last_ping = now
             notify("WATCHDOG=1", self._status())
 
+    # -- the disk ---------------------------------------------------------------------
+
+    def storage_ok(self, needed: int = 0) -> bool:
+        """The free-space guard and the storage latch in one: False stops intake.
+
+        Below the reserve (``min_free_mb``, plus twice the file in hand) scans wait in
+        the inbox. Once a write has failed (a disk full past the reserve, a filesystem
+        turned read-only, I/O errors) nothing is tried for ``FAULT_RETRY_SECONDS``; then
+        the disk is probed with a real write, and intake resumes only once the database
+        takes a write too.
+        """
+        now = time.monotonic()
+        if self._fault is not None and now < self._fault_retry_at:
+            return False
+        reserve = self.settings.min_free_mb * 2**20 + 2 * needed
+        probe = self._fault is not None or now >= self._next_probe
+        if probe:
+            self._next_probe = now + PROBE_SECONDS
+        problem = check_storage(self.state, reserve, probe=probe)
+        if problem is None and self._fault is not None:
+            problem = self._prove_writable()
+        self._set_fault(problem)
+        return problem is None
+
     def disk_ok(self, needed: int = 0) -> bool:
-        """The free-space guard: stop taking scans before the disk is full, say so, resume."""
-        free = shutil.disk_usage(self.state).free
-        ok = free >= self.settings.min_free_mb * 1024 * 1024 + 2 * needed
-        if not ok and not self._disk_alert:
-            log.error(
-                "disk almost full (%d MB free): new scans wait in the inbox; "
-                "free space or sync so old pages can be purged",
-                free // (1024 * 1024),
+        """The name tests and older callers know ``storage_ok`` by."""
+        return self.storage_ok(needed)
+
+    def _prove_writable(self) -> StorageProblem | None:
+        """Clear the stored storage alerts: the write that proves the database takes writes."""
+        try:
+            with self.store.transaction():
+                for name in STORAGE_ALERTS:
+                    self.store.put_meta(f"alert.{name}", "")
+        except (sqlite3.Error, OSError) as exc:
+            return storage_problem(exc, self.store.path) or StorageProblem(
+                "io_error",
+                f"the database refuses writes ({exc})",
+                f"the database refuses writes ({exc})",
+                "run 'edge doctor'",
             )
-            self.store.set_meta("alert.disk", f"{free // (1024 * 1024)} MB free")
-        elif ok and self._disk_alert:
-            log.warning("disk space is back (%d MB free): taking scans again", free // 2**20)
-            self.store.set_meta("alert.disk", "")
-        self._disk_alert = not ok
-        return ok
+        self._stored_alerts.clear()
+        return None
+
+    def _set_fault(self, problem: StorageProblem | None) -> None:
+        """Raise or clear the storage alert: in memory always, in the database when it can."""
+        previous, self._fault = self._fault, problem
+        if problem is not None:
+            retry = DAMAGED_RETRY_SECONDS if problem.kind == "damaged" else FAULT_RETRY_SECONDS
+            self._fault_retry_at = time.monotonic() + retry
+            if previous is None or previous.kind != problem.kind:
+                log.error("%s: %s", problem.detail, problem.fix)
+                notify(self._status())
+            LIVE_ALERTS.raise_(problem.alert, problem.summary)
+            for name in STORAGE_ALERTS:
+                if name != problem.alert:
+                    LIVE_ALERTS.clear(name)
+            if self._stored_alerts.get(problem.alert) != problem.summary:
+                self._store_alert(problem.alert, problem.summary)
+            return
+        if previous is not None:
+            log.warning(
+                "the disk takes writes again (%d MB free): taking scans again",
+                free_bytes(self.state) // 2**20,
+            )
+            notify(self._status())
+        for name in STORAGE_ALERTS:
+            LIVE_ALERTS.clear(name)
+        for name in list(self._stored_alerts):
+            self._store_alert(name, "")
+
+    def _store_alert(self, name: str, text: str) -> None:
+        """Best effort: the clerk's UI reads ``alert.disk``; a full disk may refuse it."""
+        try:
+            self.store.set_meta(f"alert.{name}", text)
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("alert.%s not stored (%s); the live alert stands", name, exc)
+            return
+        if text:
+            self._stored_alerts[name] = text
+        else:
+            self._stored_alerts.pop(name, None)
+
+    # -- files --------------------------------------------------------------------------
 
     def _handle_batch(
         self, paths: list[Path], report: Report, ready_at: float, watcher: InboxWatcher
     ) -> bool:
         """Process settled files in order, preparing the next few on worker threads.
 
-        Returns False when the disk guard stopped intake.
+        Returns False when the disk stopped intake; the files not handled stay queued
+        in the watcher and wait in the inbox.
         """
+        if paths and self._fault is not None and not self.storage_ok():
+            # still stopped: no hashing and decoding ahead for files that must wait
+            report.deferred.append(display_name(paths[0].relative_to(self.inbox)))
+            return False
         window: deque[tuple[Path, Future[Prepared]]] = deque()
         queue = list(paths)
         while queue or window:
@@ -191,7 +320,9 @@ class Daemon:
             path, future = window.popleft()
             if self.stopping:
                 break
-            if not self._handle(path, report, ready_at, future.result()):
+            if not self._handle(path, report, ready_at, future):
+                for _left, pending in window:
+                    pending.cancel()
                 return False
             watcher.done(path)
         for _path, future in window:
@@ -199,17 +330,40 @@ class Daemon:
         return True
 
     def _handle(
-        self, path: Path, report: Report, settled_at: float, prepared: Prepared | None = None
+        self,
+        path: Path,
+        report: Report,
+        settled_at: float,
+        prepared: Future[Prepared] | Prepared | None = None,
     ) -> bool:
+        """One file; False when the disk stopped intake (the file stays in the inbox).
+
+        Whatever else goes wrong with this one file is logged and the file is left
+        where it is, to be tried again later: the daemon never exits for a file.
+        """
+        name = display_name(path.relative_to(self.inbox))
         try:
             size = path.lstat().st_size
-        except FileNotFoundError:
+        except OSError:
             size = 0
-        if not self.disk_ok(size):
-            report.deferred.append(str(path.relative_to(self.inbox)))
+        if not self.storage_ok(size):
+            report.deferred.append(name)
             return False
-        outcome = self.capture.process(path, settled_at, prepared)
+        if self._still_failing(path):
+            return True
+        try:
+            ready = prepared.result() if isinstance(prepared, Future) else prepared
+            outcome = self.capture.process(path, settled_at, ready)
+        except Exception as exc:
+            problem = storage_problem(exc, self.store.path)
+            if problem is not None:
+                self._set_fault(problem)
+                report.deferred.append(name)
+                return False
+            outcome = self._failed_file(path, name, exc)
         report.outcomes.append(outcome)
+        if outcome.status == "failed":
+            return True
         self.totals["files"] += 1
         self.totals["pages"] += outcome.pages
         self.totals["quarantined"] += outcome.status == "quarantined"
@@ -221,6 +375,36 @@ class Daemon:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return True
+
+    def _still_failing(self, path: Path) -> bool:
+        """A file that failed unexpectedly waits, unchanged, for ``FILE_RETRY_SECONDS``."""
+        held = self._failed.get(path)
+        if held is None:
+            return False
+        signature, until = held
+        if signature == _signature(path) and time.monotonic() < until:
+            return True
+        del self._failed[path]
+        return False
+
+    def _failed_file(self, path: Path, name: str, exc: Exception) -> FileOutcome:
+        self._failed[path] = (_signature(path), time.monotonic() + FILE_RETRY_SECONDS)
+        log.error(
+            "could not capture %s (%s: %s): it stays in the inbox and is tried again in "
+            "%d min or when it changes; run 'edge doctor' and report this if it repeats",
+            name,
+            type(exc).__name__,
+            exc,
+            FILE_RETRY_SECONDS // 60,
+            exc_info=exc,
+        )
+        return FileOutcome(
+            name,
+            "failed",
+            reason="internal_error",
+            message=f"The box could not process this file ({type(exc).__name__}); "
+            "it stays in the scanner folder and is tried again later.",
+        )
 
     def run_once(self, *, max_wait: float = 120.0) -> Report:
         """Capture everything in the inbox now, waiting for files still being written."""
@@ -235,7 +419,7 @@ class Daemon:
         while not self.stopping:
             batch = watcher.poll()
             ready_at = time.monotonic()
-            report.ignored.extend(str(p.relative_to(self.inbox)) for p in batch.ignored)
+            report.ignored.extend(display_name(p.relative_to(self.inbox)) for p in batch.ignored)
             if not self._handle_batch(batch.ready, report, ready_at, watcher):
                 return report
             if not batch.ready and not batch.waiting:
@@ -248,8 +432,23 @@ class Daemon:
                     break
                 time.sleep(watcher.next_change_in())
         if not self.stopping:
-            self.capture.close_idle_jobs(everything=True)
+            self._close_idle_jobs(everything=True)
         return report
+
+    @property
+    def fault(self) -> StorageProblem | None:
+        """Why intake is stopped for the disk, or None while it takes scans."""
+        return self._fault
+
+    def _close_idle_jobs(self, *, everything: bool = False) -> None:
+        """Close quiet jobs; a disk that refuses the write only delays it to a later pass."""
+        try:
+            self.capture.close_idle_jobs(everything=everything)
+        except (sqlite3.Error, OSError) as exc:
+            problem = storage_problem(exc, self.store.path)
+            if problem is None:
+                raise
+            self._set_fault(problem)
 
     def run(self) -> None:
         """Watch until SIGTERM/SIGINT; finish or roll back the page in hand, then exit."""
@@ -271,7 +470,8 @@ class Daemon:
         from edge.update.schedule import UpdateHook
 
         updates = UpdateHook(self.state, self.settings)
-        updates.started()
+        self._heartbeat_due = True
+        self._write_heartbeat(updates)
         from edge.sync.loop import SyncLoop
 
         sync = SyncLoop(self.state)
@@ -279,20 +479,38 @@ class Daemon:
         try:
             while not self.stopping:
                 self._beat()
-                updates.tick()
-                self._follow_config()
-                report = Report()
-                batch = watcher.poll()
-                ready_at = time.monotonic()
-                for path in batch.ignored:
-                    log.info("ignored %s (not a scan)", path.relative_to(self.inbox))
-                self._handle_batch(batch.ready, report, ready_at, watcher)
-                if report.outcomes:
-                    notify(self._status())
-                if not batch.ready and not batch.waiting:
-                    # a job's idle time counts only while nothing is arriving or waiting
-                    self.capture.close_idle_jobs()
-                if not batch.ready:
+                self._tick(updates)
+                sync.ensure_running()
+                taking = True
+                batch = None
+                try:
+                    # the guard runs with or without scans waiting: a full disk alarms
+                    # before the clerk scans into it, and clears when space returns
+                    if self.storage_ok():
+                        self._write_heartbeat(updates)
+                    self._follow_config()
+                    report = Report()
+                    batch = watcher.poll()
+                    ready_at = time.monotonic()
+                    for path in batch.ignored:
+                        name = display_name(path.relative_to(self.inbox))
+                        log.info("ignored %s (not a scan)", name)
+                    taking = self._handle_batch(batch.ready, report, ready_at, watcher)
+                    if report.outcomes:
+                        notify(self._status())
+                    if taking and not batch.ready and not batch.waiting:
+                        # a job's idle time counts only while nothing is arriving or waiting
+                        self._close_idle_jobs()
+                except (sqlite3.Error, OSError) as exc:
+                    problem = storage_problem(exc, self.store.path)
+                    if problem is None:
+                        raise
+                    self._set_fault(problem)
+                    taking = False
+                if not taking or self._fault is not None:
+                    # scans wait in the inbox; look at the disk again in a moment
+                    watcher.wait(min(FAULT_RETRY_SECONDS, self._watchdog or FAULT_RETRY_SECONDS))
+                elif batch is not None and not batch.ready:
                     wait = watcher.next_change_in() if batch.waiting else 1.0
                     watcher.wait(min(wait, self._watchdog or wait))
         finally:
@@ -301,6 +519,65 @@ class Daemon:
             watcher.stop()
             sync.stop()
             log.info("stopped")
+
+    def _write_heartbeat(self, updates: Any) -> None:
+        """The updater's sign that this daemon runs; a full or read-only disk only delays it."""
+        if not self._heartbeat_due:
+            return
+        try:
+            updates.started()
+        except OSError as exc:
+            if not self._heartbeat_warned:
+                log.warning("heartbeat not written (%s): written once the disk takes writes", exc)
+            self._heartbeat_warned = True
+            return
+        self._heartbeat_due = False
+
+    def _tick(self, updates: Any) -> None:
+        """Scheduled update checks; their failure is logged once, never ends capture."""
+        try:
+            updates.tick()
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            if text != self._tick_error:
+                log.warning("update check skipped (%s)", text)
+            self._tick_error = text
+        else:
+            self._tick_error = ""
+
+
+def open_when_writable(make: Callable[[], Daemon]) -> Daemon | None:
+    """``edge run``'s start on a disk that cannot take writes: wait, alarmed, do not exit.
+
+    A database whose disk is full, read-only or failing cannot even be opened (SQLite
+    must create its shared-memory file). Exiting would have systemd restart the daemon
+    into the same disk until its start limit, and then nothing watches the inbox when
+    space returns. So the open is retried every ``FAULT_RETRY_SECONDS``, the alert is up
+    on /readyz and /metrics meanwhile, and systemd is told the service runs (its
+    watchdog fed). None when SIGTERM or SIGINT comes first. A damaged database still
+    ends the command: waiting does not repair it, and ``edge doctor`` says what does.
+    """
+    stop = threading.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_args: stop.set()) for sig in signals}
+    told: StorageProblem | None = None
+    try:
+        while True:
+            try:
+                return make()
+            except StorageError as exc:
+                problem = exc.problem
+            if told is None or told.kind != problem.kind:
+                log.error("cannot open the database: %s: %s", problem.detail, problem.fix)
+                notify("READY=1", f"STATUS=scans wait in the inbox: {problem.summary}")
+            told = problem
+            LIVE_ALERTS.raise_(problem.alert, problem.summary)
+            notify("WATCHDOG=1")
+            if stop.wait(FAULT_RETRY_SECONDS):
+                return None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _log_outcome(outcome: FileOutcome, codes: dict[str, str | None]) -> None:

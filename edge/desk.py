@@ -13,7 +13,6 @@ translates them, so no wording lives in this module.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -23,8 +22,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from edge import text
-from edge.clock import iso
+from edge import passwords, text
+from edge.clock import Instant, iso
 from edge.domain import PORTAL_TZ, CccdError, PortalStatus, is_procedure_code, validate_cccd
 from edge.records import COMPLETE, UNASSIGNED, WAITING_DETAILS, Ledger, Reader
 from edge.store import Store
@@ -49,7 +48,7 @@ OPEN_STATUSES = (UNASSIGNED, WAITING_DETAILS)
 MAX_NOTE = 500
 MAX_NAME = 100
 MAX_LOGIN = 64
-MIN_PASSWORD = 8
+MIN_PASSWORD = passwords.MIN_LENGTH
 RETRY_PREFIX = "lai-"
 
 
@@ -95,12 +94,27 @@ def login_name(typed: str) -> str:
     return text.nfc(typed).strip().lower()[:MAX_LOGIN]
 
 
+UNKNOWN_KEEP_MS = 3_600_000
+"""How long an unknown name's throttle outlives its last delay before it is forgotten."""
+
+
 class LoginGuard:
     """Checks passwords, throttles guessing, and puts every attempt in the audit log.
 
-    Unknown names are throttled too (under a hash, so a password typed into the
-    name field by mistake is never stored); the log records only that the name was
-    unknown.
+    The desk and every command that unlocks a clerk's key (``edge export``, ``edge
+    sync --clerk``, ...) come through here, so a locked-out clerk is locked out
+    everywhere and every unlock is in the log.
+
+    Delays are measured with the monotonic clock (``Clock.since_ms``) and stored as
+    what is left of them at an instant, never as a wall-clock deadline: a wall clock
+    that once ran ahead to 2031 must not leave a two-second delay unreachable, nor a
+    clock set back stretch a lockout.
+
+    Unknown names are throttled too, so that answers do not tell which names exist;
+    they are kept only as ``Keyring.login_tag`` (salted with a secret of the box), and
+    forgotten an hour after their delays end, or as soon as any clerk signs in: such
+    a name is often a password typed into the wrong field. The log records only that
+    the name was unknown.
     """
 
     def __init__(self, store: Store, keyring: Keyring, policy: LoginPolicy | None = None) -> None:
@@ -108,85 +122,145 @@ class LoginGuard:
         self.keyring = keyring
         self.ledger = Ledger(store, keyring.sealer())
         self.policy = policy or LoginPolicy()
+        self.forget_unknown()
 
     def _key(self, name: str) -> str:
         if self.keyring.has_clerk(name):
             return name
-        return "?" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        return "?" + self.keyring.login_tag(name)
 
     def _row(self, key: str) -> Any:
         return self.store.conn.execute(
             "SELECT * FROM clerk_logins WHERE login=?", (key,)
         ).fetchone()
 
+    def _left(self, row: Any) -> tuple[int, int]:
+        """What is left now of the row's delay and lockout (ms)."""
+        if row is None:
+            return 0, 0
+        then = Instant.parse(row["since"])
+        elapsed = self.store.clock.since_ms(then) if then is not None else 0
+        return max(0, int(row["wait_ms"]) - elapsed), max(0, int(row["lock_ms"]) - elapsed)
+
     def wait_ms(self, typed: str) -> int:
         """How long this name must wait before the next attempt is even checked."""
-        row = self._row(self._key(login_name(typed)))
-        if row is None:
-            return 0
-        now = self.store.clock.now().ms
-        return max(0, int(row["locked_until_ms"]) - now, int(row["next_attempt_ms"]) - now)
+        return max(self._left(self._row(self._key(login_name(typed)))))
 
-    def sign_in(self, typed: str, password: str) -> OfficeSession:
+    def forget_unknown(self) -> None:
+        """Drop unknown names whose delays ended more than ``UNKNOWN_KEEP_MS`` ago."""
+        rows = self.store.conn.execute(
+            "SELECT * FROM clerk_logins WHERE login LIKE '?%'"
+        ).fetchall()
+        stale = []
+        for row in rows:
+            then = Instant.parse(row["since"])
+            elapsed = self.store.clock.since_ms(then) if then is not None else UNKNOWN_KEEP_MS
+            if elapsed >= max(int(row["wait_ms"]), int(row["lock_ms"])) + UNKNOWN_KEEP_MS:
+                stale.append((row["login"],))
+        if stale:
+            with self.store.transaction():
+                self.store.conn.executemany("DELETE FROM clerk_logins WHERE login=?", stale)
+
+    def sign_in(self, typed: str, password: str, *, via: str | None = None) -> OfficeSession:
+        """Unlock the office for a clerk, or raise ``DeskError`` saying how long to wait.
+
+        ``via`` names the command when it is not the desk; it goes into the audit log.
+        """
         name = login_name(typed)
         known = self.keyring.has_clerk(name)
         key = self._key(name)
         who = name if known else None
+        source = {"via": via} if via else {}
+        self.forget_unknown()
         row = self._row(key)
-        now = self.store.clock.now().ms
-        if row is not None:
-            locked = int(row["locked_until_ms"]) - now
-            waiting = int(row["next_attempt_ms"]) - now
-            if locked > 0 or waiting > 0:
-                with self.store.transaction():
-                    self.ledger.record(
-                        None, "clerk.sign_in_refused", {"clerk": who, "unknown": not known}
-                    )
-                reason = "locked_out" if locked > 0 else "wait"
-                raise DeskError(reason, seconds=math.ceil(max(locked, waiting) / 1000))
+        waiting, locked = self._left(row)
+        if locked > 0 or waiting > 0:
+            with self.store.transaction():
+                # What is left is stored again as of now: a reboot, whose elapsed time
+                # cannot be measured, then costs at most the time since this attempt.
+                self.store.conn.execute(
+                    "UPDATE clerk_logins SET wait_ms=?, lock_ms=?, since=? WHERE login=?",
+                    (waiting, locked, str(self.store.clock.instant()), key),
+                )
+                self.ledger.record(
+                    None, "clerk.sign_in_refused", {"clerk": who, "unknown": not known, **source}
+                )
+            reason = "locked_out" if locked > 0 else "wait"
+            raise DeskError(reason, seconds=math.ceil(max(locked, waiting) / 1000))
         try:
             session = self.keyring.unlock(name, password)
         except WrongPassword:
-            self._failed(key, who, known, row, now)
+            self._failed(key, who, known, row, source)
         with self.store.transaction():
-            self.store.conn.execute("DELETE FROM clerk_logins WHERE login=?", (key,))
-            self.ledger.record(None, "clerk.signed_in", {"clerk": name})
+            self.store.conn.execute(
+                "DELETE FROM clerk_logins WHERE login=? OR login LIKE '?%'", (key,)
+            )
+            self.ledger.record(None, "clerk.signed_in", {"clerk": name, **source})
         return session
 
-    def _failed(self, key: str, who: str | None, known: bool, row: Any, now: int) -> NoReturn:
+    def _failed(
+        self, key: str, who: str | None, known: bool, row: Any, source: dict[str, str]
+    ) -> NoReturn:
         failures = (int(row["failures"]) if row else 0) + 1
         lockouts = int(row["lockouts"]) if row else 0
-        locked_until = 0
+        lock = 0
         delay = self.policy.delay_ms(failures)
         if failures >= self.policy.lockout_failures:
             lockouts += 1
-            locked_until = now + self.policy.lockout_duration_ms(lockouts)
+            lock = self.policy.lockout_duration_ms(lockouts)
             failures = self.policy.free_failures
             delay = 0
+        clock = self.store.clock
         with self.store.transaction():
+            now = clock.instant()
             self.store.conn.execute(
-                "INSERT INTO clerk_logins(login, failures, lockouts, next_attempt_ms, "
-                "locked_until_ms, updated) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO clerk_logins(login, failures, lockouts, wait_ms, lock_ms, since, "
+                "updated) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(login) DO UPDATE SET failures=excluded.failures, "
-                "lockouts=excluded.lockouts, next_attempt_ms=excluded.next_attempt_ms, "
-                "locked_until_ms=excluded.locked_until_ms, updated=excluded.updated",
-                (key, failures, lockouts, now + delay, locked_until, iso(now)),
+                "lockouts=excluded.lockouts, wait_ms=excluded.wait_ms, "
+                "lock_ms=excluded.lock_ms, since=excluded.since, updated=excluded.updated",
+                (key, failures, lockouts, delay, lock, str(now), iso(now.time_ms)),
             )
-            payload = {"clerk": who, "unknown": not known, "failures": failures}
-            if locked_until:
-                payload["locked_until"] = iso(locked_until)
-                self.ledger.record(None, "clerk.locked_out", payload)
+            payload: dict[str, Any] = {"clerk": who, "unknown": not known, "failures": failures}
+            if lock:
+                payload["locked_until"] = iso(now.time_ms + lock)
+                self.ledger.record(None, "clerk.locked_out", {**payload, **source})
             else:
                 payload["delay_s"] = delay // 1000
-                self.ledger.record(None, "clerk.sign_in_failed", payload)
-        if locked_until:
-            raise DeskError("locked_out", seconds=math.ceil((locked_until - now) / 1000))
+                self.ledger.record(None, "clerk.sign_in_failed", {**payload, **source})
+        if lock:
+            raise DeskError("locked_out", seconds=math.ceil(lock / 1000))
         raise DeskError("wrong_password", seconds=math.ceil(delay / 1000))
 
-    def signed_out(self, clerk: str, reason: str) -> None:
+    def signed_out(self, clerk: str, reason: str, *, via: str | None = None) -> None:
         """Sign-out and idle lock are audited like sign-in: who had the office open, when."""
+        source = {"via": via} if via else {}
         with self.store.transaction():
-            self.ledger.record(None, "clerk.signed_out", {"clerk": clerk, "reason": reason})
+            self.ledger.record(
+                None, "clerk.signed_out", {"clerk": clerk, "reason": reason, **source}
+            )
+
+
+def _opens(keyring: Keyring, clerk: str, password: str) -> bool:
+    """Whether ``password`` is the one the clerk has now."""
+    try:
+        keyring.unlock(clerk, password).close()
+    except WrongPassword:
+        return False
+    return True
+
+
+def check_new_password(password: str, *, clerk: str, office: str) -> None:
+    """Refuse a password a guesser would reach soon, with the reason the clerk can act on.
+
+    The threshold and the cost of a guess are in ``edge.passwords`` and
+    docs/threat-model.md.
+    """
+    verdict = passwords.estimate(password, clerk=clerk, office=office)
+    if verdict.reason == "password_short":
+        raise DeskError("password_short", field="password", limit=passwords.MIN_LENGTH)
+    if verdict.reason is not None:
+        raise DeskError(verdict.reason, field="password")
 
 
 # -- the citizen's details -------------------------------------------------------------------
@@ -329,11 +403,14 @@ class DeskLedger(Ledger):
     def change_password(self, keyring: Keyring, password: str) -> None:
         """A new password for the signed-in clerk (first sign-in after regional IT set one).
 
+        It must be hard to guess (``check_new_password``) and not the one it replaces:
+        typing the temporary password again would keep the password regional IT knows.
         The office key is wrapped again under it by the vault; the old password
         opens nothing any more.
         """
-        if len(password) < MIN_PASSWORD:
-            raise DeskError("password_short", field="password", limit=MIN_PASSWORD)
+        check_new_password(password, clerk=self.clerk, office=keyring.office)
+        if _opens(keyring, self.clerk, password):
+            raise DeskError("password_same", field="password")
         keyring.add_clerk(self.session, self.clerk, password)
         with self.store.transaction():
             self.record(None, "clerk.password_changed", {"clerk": self.clerk})

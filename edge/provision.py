@@ -36,7 +36,13 @@ def provision(
     recovery_key: Path | None = None,
     central_key: Path | None = None,
     trust_root: Path | None = None,
+    temporary: bool = False,
 ) -> None:
+    """Make ``state`` an office's box with its first clerk.
+
+    ``temporary``: the password was chosen by regional IT (``edge init``, first boot),
+    so the clerk must replace it at the first sign-in before the desk opens.
+    """
     office = office.strip().upper()
     if not OFFICE_CODE.match(office):
         raise VaultError(f"office code {office!r} is not valid: use letters, digits, dots, dashes")
@@ -52,7 +58,13 @@ def provision(
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     state.chmod(0o700)
     keyring = Keyring.create(
-        state, office, clerk, password, recovery_public=recovery, central_public=central
+        state,
+        office,
+        clerk,
+        password,
+        recovery_public=recovery,
+        central_public=central,
+        temporary=temporary,
     )
     store = Store.open(state, create=True)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.clock import Clock, Hlc, iso
+from edge.durable import StorageProblem, damaged, storage_problem
 from edge.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,7 +31,34 @@ GENESIS = "0" * 64
 
 
 class StoreError(Exception):
-    """The database cannot be used; the message says what to do."""
+    """The database cannot be used; the message says what to do.
+
+    ``problem``, when known, splits it into what happened and what to do (``edge doctor``
+    shows them apart).
+    """
+
+    def __init__(self, message: str, *, problem: StorageProblem | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+class StorageError(StoreError):
+    """The database is fine as far as anyone knows, but its disk cannot take writes now
+    (full, turned read-only, I/O errors): wait or fix the disk, never restore a backup."""
+
+    problem: StorageProblem
+
+    def __init__(self, problem: StorageProblem) -> None:
+        super().__init__(problem.message, problem=problem)
+
+
+def store_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    """The one-line error for a database that failed: its disk when it is the disk's fault."""
+    problem = storage_problem(exc, path)
+    if problem is not None and problem.kind != "damaged":
+        return StorageError(problem)
+    problem = problem or damaged(path, str(exc))
+    return StoreError(problem.message, problem=problem)
 
 
 MIGRATIONS: list[str] = [
@@ -286,6 +314,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE dossiers ADD COLUMN follows TEXT;
     CREATE INDEX dossiers_review ON dossiers(needs_review) WHERE needs_review = 1;
     """,
+    # 9: sign-in throttling that a wall clock cannot freeze (issue 11). A delay is kept
+    # as what is left of it at an instant (boot, monotonic ms, time; edge/clock.py),
+    # not as a wall-clock deadline: one event stamped in 2031 had made every deadline
+    # unreachable. Deadlines already stored become what is left of them now when that
+    # is plausible (at most a day), else nothing. The unsalted SHA-256 prefixes that
+    # stood for unknown user names (a password typed into the name field) are dropped.
+    """
+    ALTER TABLE clerk_logins ADD COLUMN wait_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE clerk_logins ADD COLUMN lock_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE clerk_logins ADD COLUMN since TEXT NOT NULL DEFAULT '';
+    DELETE FROM clerk_logins WHERE login LIKE '?%';
+    UPDATE clerk_logins SET
+        wait_ms = MAX(0, next_attempt_ms - strftime('%s', 'now') * 1000),
+        lock_ms = MAX(0, locked_until_ms - strftime('%s', 'now') * 1000),
+        since = '- 0 ' || (strftime('%s', 'now') * 1000),
+        next_attempt_ms = 0,
+        locked_until_ms = 0;
+    UPDATE clerk_logins SET wait_ms = 0 WHERE wait_ms > 86400000;
+    UPDATE clerk_logins SET lock_ms = 0 WHERE lock_ms > 86400000;
+    """,
 ]
 
 
@@ -342,9 +390,9 @@ class Store:
             self.conn = connect(path)
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"the database {path} is damaged ({exc}): run 'edge doctor' and restore from backup"
-            ) from exc
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            raise store_error(exc, path) from exc
         self.clock = Clock(int(self.meta("floor_ms") or 0), Hlc.parse(self.meta("hlc") or "0"))
 
     @cached_property
@@ -360,7 +408,10 @@ class Store:
 
     @classmethod
     def open(cls, state: Path, *, create: bool = False) -> Store:
-        return cls(state / DB_FILE, create=create)
+        try:
+            return cls(state / DB_FILE, create=create)
+        except sqlite3.DatabaseError as exc:  # a damaged file can fail past the first reads
+            raise store_error(exc, state / DB_FILE) from exc
 
     def close(self) -> None:
         self.conn.close()
@@ -459,7 +510,7 @@ class Store:
     ) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO data_keys VALUES (?, ?, ?, ?, ?)",
-            (key_id, dossier_id, wrapped_office, wrapped_central, iso(self.now().ms)),
+            (key_id, dossier_id, wrapped_office, wrapped_central, iso(self.clock.time_ms())),
         )
 
     def key(self, key_id: str) -> sqlite3.Row:
@@ -499,8 +550,8 @@ class Store:
         ).fetchone()
         seq = (last["seq"] + 1) if last else 1
         prev = last["hash"] if last else GENESIS
-        stamp = self.now()
-        at = iso(stamp.ms)
+        stamp, at_ms = self.clock.tick()
+        at = iso(at_ms)
         digest = event_hash(prev, seq, dossier_id, event_type, key_id, payload, at, str(stamp))
         self.conn.execute(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -558,7 +609,7 @@ class Store:
         needs_review: bool = False,
         follows: str | None = None,
     ) -> None:
-        at = iso(self.now().ms)
+        at = iso(self.clock.time_ms())
         self.conn.execute(
             "INSERT INTO dossiers(id, code, status, received_at, updated_at, key_id, "
             "needs_review, follows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -576,7 +627,7 @@ class Store:
         return int(row[0])
 
     def update_dossier(self, dossier_id: str, **values: Any) -> None:
-        values["updated_at"] = iso(self.now().ms)
+        values["updated_at"] = iso(self.clock.time_ms())
         columns = ", ".join(f"{name}=?" for name in values)
         self.conn.execute(
             f"UPDATE dossiers SET {columns} WHERE id=?", (*values.values(), dossier_id)
@@ -589,7 +640,7 @@ class Store:
         return int(row[0]) + 1
 
     def insert_page(self, **row: Any) -> None:
-        row.setdefault("created", iso(self.now().ms))
+        row.setdefault("created", iso(self.clock.time_ms()))
         row["flags"] = json.dumps(row.get("flags", []))
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
@@ -647,7 +698,7 @@ class Store:
     def upsert_source(self, sha256: str, name: str, job_id: int | None) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO sources(sha256, name, job_id, received) VALUES (?, ?, ?, ?)",
-            (sha256, name, job_id, iso(self.now().ms)),
+            (sha256, name, job_id, iso(self.clock.time_ms())),
         )
 
     def source_progress(self, sha256: str, pages_done: int, complete: bool) -> None:
@@ -664,7 +715,7 @@ class Store:
     def new_job(self, kind: str, key: str) -> int:
         cur = self.conn.execute(
             "INSERT INTO jobs(kind, key, opened) VALUES (?, ?, ?)",
-            (kind, key, iso(self.now().ms)),
+            (kind, key, iso(self.clock.time_ms())),
         )
         return int(cur.lastrowid or 0)
 
@@ -681,7 +732,7 @@ class Store:
 
     def insert_quarantine(self, **row: Any) -> None:
         row["blob_ids"] = json.dumps(row.get("blob_ids", []))
-        row.setdefault("at", iso(self.now().ms))
+        row.setdefault("at", iso(self.clock.time_ms()))
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         self.conn.execute(

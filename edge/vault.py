@@ -25,7 +25,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,6 +208,11 @@ class OfficeSession:
         self._office_private: bytes | None = office_private
         self._index_key: bytes | None = index_key
         self.sealer = sealer
+        self._on_close: Callable[[], None] | None = None
+
+    def on_close(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once when the session closes: a command's sign-out is audited then."""
+        self._on_close = action
 
     def _private(self) -> bytes:
         if self._office_private is None:
@@ -248,6 +253,9 @@ class OfficeSession:
     def close(self) -> None:
         self._office_private = None
         self._index_key = None
+        action, self._on_close = self._on_close, None
+        if action is not None:
+            action()
 
 
 class RecipientSession:
@@ -308,6 +316,7 @@ class Keyring:
         recovery_public: bytes | None = None,
         central_public: bytes | None = None,
         scrypt_n: int = _SCRYPT_N,
+        temporary: bool = False,
     ) -> Keyring:
         path = state / KEYRING_FILE
         if path.exists():
@@ -334,6 +343,8 @@ class Keyring:
         }
         ring = cls(path, data)
         ring._add_clerk(clerk, password, office_private, scrypt_n)
+        if temporary:
+            ring._data["clerks"][clerk]["must_change"] = True
         ring.save()
         return ring
 
@@ -445,7 +456,24 @@ class Keyring:
         self.save()
 
     def must_change_password(self, name: str) -> bool:
+        """The clerk's password was set by someone else (first boot, a reset): it opens the
+        desk only to choose a new one."""
         return bool(self._data["clerks"].get(name, {}).get("must_change"))
+
+    def login_tag(self, name: str) -> str:
+        """What the sign-in guard may keep of a user name that is no clerk's.
+
+        Such a name is often a password typed into the wrong field, so it is kept only
+        as scrypt (the clerks' own cost) salted with a secret of this box's keyring:
+        without the keyring it matches nothing, and with it every guess at it costs as
+        much as a guess at a clerk's wrapped key, so it is no shortcut to one. Computing
+        it takes as long as checking a real clerk's password, so the time an answer
+        takes does not tell which names exist.
+        """
+        salt = hmac.new(
+            _unb64(self._data["device_private"]), b"commune-edge/login-tag/v1", hashlib.sha256
+        ).digest()
+        return Scrypt(salt=salt, length=16, n=_SCRYPT_N, r=8, p=1).derive(name.encode()).hex()
 
     def remove_clerk(self, name: str) -> bool:
         """Drop a clerk's wrapped office key: that password opens nothing any more."""

@@ -601,8 +601,8 @@ async def test_a_password_set_by_regional_it_must_be_changed_at_first_sign_in(
         await pilot.press("enter")
         await pilot.pause()
         assert "ít nhất 8 ký tự" in status(app)
-        app.screen.query_one("#new", Input).value = "mat-khau-moi-2026"
-        app.screen.query_one("#again", Input).value = "mat-khau-moi-2026"
+        app.screen.query_one("#new", Input).value = "gio-mua-thoi-qua-deo-hai-van"
+        app.screen.query_one("#again", Input).value = "gio-mua-thoi-qua-deo-hai-van"
         app.screen.query_one("#again", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
@@ -610,5 +610,5 @@ async def test_a_password_set_by_regional_it_must_be_changed_at_first_sign_in(
     app.office.close()
     keyring = Keyring.load(desk.state)
     assert not keyring.must_change_password("lan")
-    keyring.unlock("lan", "mat-khau-moi-2026").close()
+    keyring.unlock("lan", "gio-mua-thoi-qua-deo-hai-van").close()
     assert "clerk.password_changed" in event_types(desk.state)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from edge.capture import barcodes, quality
 from edge.capture.grouping import place
+from edge.capture.names import display_name, inbox_path
 from edge.capture.readers import BadInput, Page, bad_input, open_pages, sniff, source_sha256
 from edge.domain import CodePatterns
 from edge.records import Ledger
@@ -206,7 +207,7 @@ class Capture:
 
     def _job_key(self, relative: Path, media_type: str | None, sha256: str) -> tuple[str, str]:
         if len(relative.parts) > 1:
-            return "folder", f"folder:{relative.parts[0]}"
+            return "folder", f"folder:{display_name(relative.parts[0])}"
         if media_type in MULTI_PAGE_TYPES:
             return "file", f"file:{sha256}"
         return "loose", "loose"
@@ -231,7 +232,8 @@ class Capture:
                 self._activity.pop(job["id"], None)
                 closed.append(job["id"])
                 if job["kind"] == "folder":
-                    self._remove_empty_folder(self.inbox / job["key"].removeprefix("folder:"))
+                    folder = job["key"].removeprefix("folder:")
+                    self._remove_empty_folder(inbox_path(self.inbox, folder))
         return closed
 
     def _remove_empty_folder(self, folder: Path) -> None:
@@ -273,9 +275,13 @@ class Capture:
     def process(
         self, path: Path, settled_at: float | None = None, prepared: Prepared | None = None
     ) -> FileOutcome:
-        """Store one settled file's pages, or quarantine it; never raises on bad input."""
+        """Store one settled file's pages, or quarantine it; never raises on bad input.
+
+        The file is known by ``display_name``: any byte sequence a scanner or an intruder
+        put in its name is stored, reported and logged as one safe, reversible line.
+        """
         relative = path.relative_to(self.inbox)
-        name = str(relative)
+        name = display_name(relative)
         if prepared is None or prepared.signature != _signature(path):
             prepared = Prepared(_signature(path))
             prepared = self._hash_only(path, prepared)

@@ -27,6 +27,12 @@ before that column has no reviews.
 
 Missing tables and keys mean "never synced" and "nothing acknowledged", which is the
 truth on a box that has not enrolled yet.
+
+Some alerts cannot wait for the database: a full disk or a filesystem turned read-only
+is exactly when ``alert.*`` cannot be written, and the sync thread's own failures may
+be the database's. The running process keeps those in ``LIVE_ALERTS``; every snapshot
+taken in that process (``/readyz``, ``/metrics``, the summary sync sends) shows them
+beside the stored ones.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +87,32 @@ class Vitals:
 
     def alive(self) -> bool:
         return self.watching and self.beat_age() < self.stale_after
+
+
+class LiveAlerts:
+    """Alerts this process raises and clears without the database: its disk may be the
+    trouble. Thread-safe: the daemon's loop and the sync thread write, HTTP threads read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._alerts: dict[str, str] = {}
+
+    def raise_(self, name: str, text: str) -> None:
+        with self._lock:
+            self._alerts[name] = text
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._alerts.pop(name, None)
+
+    def all(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._alerts)
+
+
+LIVE_ALERTS = LiveAlerts()
+STORAGE_ALERTS = ("disk", "storage")
+"""Live alerts that mean the box cannot store scans now: /readyz says not ready."""
 
 
 def read_only(state: Path) -> sqlite3.Connection:
@@ -249,6 +282,7 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
     for kind, value in _cursors(conn, tables, "errors.").items():
         errors[kind] = errors.get(kind, 0) + _int(value)
     alerts = {name: value for name, value in _meta_prefixed(conn, "alert.").items() if value}
+    alerts.update(LIVE_ALERTS.all())
     open_reviews, oldest_review = _reviews(conn)
     overdue = _review_alert(open_reviews, oldest_review, now_ms)
     if overdue is not None:
@@ -316,6 +350,8 @@ def readiness(state: Path, vitals: Vitals | None) -> dict[str, Any]:
         checks["database"] = {"ok": True, "detail": f"schema {data['schema']}"}
     except (sqlite3.Error, OSError) as exc:
         checks["database"] = {"ok": False, "detail": str(exc)}
+        if any(name in LIVE_ALERTS.all() for name in STORAGE_ALERTS):
+            checks["database"]["detail"] += " (the disk's fault, see 'storage')"
     if data is not None:
         disk = data["disk"]
         checks["disk"] = {
@@ -339,6 +375,12 @@ def readiness(state: Path, vitals: Vitals | None) -> dict[str, Any]:
             "oldest": oldest,
             "overdue": _review_alert(count, oldest, parse_iso(data["at"])) is not None,
         }
+    live = LIVE_ALERTS.all()
+    faults = [live[name] for name in STORAGE_ALERTS if name in live]
+    checks["storage"] = {
+        "ok": not faults,
+        "detail": "; ".join(faults) if faults else "the state takes writes",
+    }
     if vitals is None:
         checks["watcher"] = {"ok": False, "detail": "no daemon in this process"}
     else:
@@ -350,4 +392,5 @@ def readiness(state: Path, vitals: Vitals | None) -> dict[str, Any]:
             "beat_age_seconds": round(vitals.beat_age(), 3),
         }
     ready = all(c["ok"] for c in checks.values()) and {"database", "disk"} <= checks.keys()
-    return {"ready": ready, "checks": checks}
+    alerts = dict(data["alerts"]) if data is not None else live
+    return {"ready": ready, "checks": checks, "alerts": alerts}

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from edge.clock import parse_iso
-from edge.observe.health import Vitals, read_only, snapshot
+from edge.observe.health import LIVE_ALERTS, Vitals, read_only, snapshot
 
 log = logging.getLogger("edge.metrics")
 
@@ -49,6 +49,8 @@ class StoreCollector(Collector):
             log.warning("metrics: cannot read the database: %s", exc)
             up.add_metric([], 0)
             yield up
+            # a disk that broke the database read is what these alerts are about
+            yield _alerts(LIVE_ALERTS.all())
             yield from self._vitals()
             return
         up.add_metric([], 1)
@@ -166,10 +168,14 @@ def _families(data: dict) -> Iterator[Metric]:
             "central's clock minus this box's, measured at the last contact",
             value=clock["central_offset_seconds"],
         )
+    yield _alerts(data["alerts"])
+
+
+def _alerts(active: dict[str, str]) -> Metric:
     alerts = GaugeMetricFamily("edge_alert", "active alerts (1 each)", labels=["name"])
-    for name in sorted(data["alerts"]):
+    for name in sorted(active):
         alerts.add_metric([name], 1)
-    yield alerts
+    return alerts
 
 
 def registry(state: Path, vitals: Vitals | None = None) -> CollectorRegistry:

@@ -16,20 +16,16 @@ from typing import Any
 from edge.sync import SyncError
 
 
-def _session(state: Path, clerk: str | None) -> Any:
-    """An unlocked office when ``--clerk`` is given: needed to re-wrap old keys to central."""
+def _session(state: Path, clerk: str | None, command: str) -> Any:
+    """An unlocked office when ``--clerk`` is given: needed to re-wrap old keys to central.
+
+    Signed in through the desk's guard (delays, lockout, audit log): ``edge.cli.unlock_clerk``.
+    """
     if not clerk:
         return None
-    from edge.cli import _password
-    from edge.vault import Keyring, WrongPassword
+    from edge.cli import unlock_clerk
 
-    keyring = Keyring.load(state)
-    if not keyring.has_clerk(clerk):
-        raise SyncError(f"no clerk named {clerk!r} on this box")
-    try:
-        return keyring.unlock(clerk, _password(f"Password for {clerk}: "))
-    except WrongPassword as exc:
-        raise SyncError("wrong password: try again, or ask regional IT to reset it") from exc
+    return unlock_clerk(state, clerk, via=command)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -37,7 +33,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from edge.sync.client import Refused, Transient, enroll
 
     state = _state(args.state)
-    session = _session(state, args.clerk)
+    session = _session(state, args.clerk, "edge enroll")
     try:
         result = enroll(state, args.central, args.token, session=session)
     except Refused as exc:
@@ -82,7 +78,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 0 if result["done"] and not result["rejected"] else EXIT_FAIL
     from edge.sync.client import sync_once
 
-    session = _session(state, args.clerk)
+    session = _session(state, args.clerk, "edge sync")
     try:
         report = sync_once(state, session=session)
     finally:

@@ -161,6 +161,30 @@ ERRORS = {
     "pdf_failed": N_("The PDF could not be written: check free disk space, then try again."),
     "locked": N_("The desk is locked: sign in again."),
     "password_short": N_("The password must have at least 8 characters."),
+    "password_common": N_(
+        "This password is among the most used ones. Choose a phrase of 4 unrelated words."
+    ),
+    "password_personal": N_(
+        "The password contains your user name or the office code. Leave them out."
+    ),
+    "password_vietnamese": N_(
+        "The password is made of common Vietnamese words or names. Add unrelated words."
+    ),
+    "password_words": N_("The password is made of common words or names. Add unrelated words."),
+    "password_repeats": N_(
+        "The password repeats characters (like “aaa” or spaces). Use 4 unrelated words."
+    ),
+    "password_sequence": N_(
+        "The password is a sequence (like 1234 or abcd). Use 4 unrelated words."
+    ),
+    "password_keyboard": N_(
+        "The password follows the keyboard (like qwerty). Use 4 unrelated words."
+    ),
+    "password_date": N_(
+        "The password is mostly a date or a year, which is guessed early. Add unrelated words."
+    ),
+    "password_weak": N_("The password is too easy to guess. Make it longer: 4 unrelated words."),
+    "password_same": N_("That is the password you were given. Choose a new one of your own."),
 }
 
 

@@ -283,11 +283,11 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_clerks(args: argparse.Namespace) -> int:
-    from edge.cli import _password
+    from edge.cli import unlock_clerk
     from edge.records import Ledger
     from edge.store import Store
     from edge.update.apply import activate_pending, pending_clerks
-    from edge.vault import Keyring, WrongPassword
+    from edge.vault import Keyring
 
     state = _box_state(args.state)
     keyring = Keyring.load(state)
@@ -296,10 +296,7 @@ def cmd_clerks(args: argparse.Namespace) -> int:
         if args.activate:
             if not args.clerk:
                 raise UpdateError("--activate needs --clerk NAME (a clerk who can sign in)")
-            try:
-                session = keyring.unlock(args.clerk, _password(f"Password for {args.clerk}: "))
-            except WrongPassword as exc:
-                raise UpdateError("wrong password") from exc
+            session = unlock_clerk(state, args.clerk, via="edge clerks --activate")
             try:
                 done = activate_pending(store, keyring, session, Ledger(store, keyring.sealer()))
             finally:

@@ -112,7 +112,12 @@ class SignInScreen(Screen[Any]):
 
 
 class ChangePasswordScreen(Screen[Any]):
-    """First sign-in with a password regional IT set: the clerk chooses their own."""
+    """First sign-in with a password regional IT set: the clerk chooses their own.
+
+    There is no way past it but a new password (``DeskLedger.change_password``): one a
+    guesser would reach soon, or the temporary one again, is refused with a line that
+    says why, so a stolen box's key is never wrapped under a password others know.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "app.quit", N_("Sign out")),
@@ -120,7 +125,9 @@ class ChangePasswordScreen(Screen[Any]):
         Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
-    DEFAULT_CSS = SignInScreen.DEFAULT_CSS.replace("SignInScreen", "ChangePasswordScreen")
+    DEFAULT_CSS = SignInScreen.DEFAULT_CSS.replace("SignInScreen", "ChangePasswordScreen") + (
+        "ChangePasswordScreen #advice { color: $text-muted; margin-top: 1; }"
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,6 +142,13 @@ class ChangePasswordScreen(Screen[Any]):
             yield Static(_("Choose your own password"), id="heading")
             yield Static(
                 _("The password you were given is for the first sign-in only."), id="office"
+            )
+            yield Static(
+                _(
+                    "Use a phrase of 4 unrelated words only you would think of: "
+                    "not your name, the office, a date, or 12345678."
+                ),
+                id="advice",
             )
             yield Label(_("New password (at least 8 characters)"))
             yield Field(password=True, id="new", compact=True, max_length=256)
