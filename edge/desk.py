@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -771,12 +772,23 @@ class DeskLedger(Ledger):
         target = inbox / name
         if target.exists():
             target = inbox / f"{RETRY_PREFIX}{quarantine_id[-6:]}-{name}"
-        partial = inbox / f"{target.name}.part"
-        with open(partial, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, target)
+        # Written in a fresh private folder (hidden, so capture ignores it) with O_EXCL and
+        # O_NOFOLLOW, then renamed into place: anyone who can write the inbox (an SMB share)
+        # could plant a link at a predictable partial name and have the clerk's retry
+        # overwrite the file it points to. A rename replaces a link at the target; it never
+        # follows one.
+        private = Path(tempfile.mkdtemp(prefix=".edge-retry-", dir=inbox))
+        partial = private / "file"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+            private.rmdir()
         dir_fd = os.open(inbox, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -308,3 +308,33 @@ def test_signing_in_wraps_earlier_keys_for_central(tmp_path: Path) -> None:
     ).fetchone()[0]
     office.close()
     assert missing == 0
+
+
+def test_retrying_a_quarantined_file_never_writes_through_a_planted_link(
+    office, tmp_path: Path
+) -> None:
+    """Issue 11, item 12: anyone who can write the inbox (an SMB share) could plant a link at
+    the partial name the retry used to write, and have it overwrite the file it points to."""
+    import io
+
+    store, ledger, _reader = office
+    with store.transaction():
+        held = ledger.quarantine(
+            name="ho-so.jpg",
+            reason="damaged",
+            message="damaged",
+            sha256="b" * 64,
+            size=5,
+            stream=io.BytesIO(b"scan!"),
+        )
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    victim = tmp_path / "keyring-copy.json"
+    victim.write_bytes(b"secret keys")
+    (inbox / "ho-so.jpg.part").symlink_to(victim)
+    (inbox / "ho-so.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    path = ledger.retry_quarantined(held, inbox)
+    assert victim.read_bytes() == b"secret keys"
+    assert not (tmp_path / "elsewhere.jpg").exists()
+    assert not path.is_symlink() and path.read_bytes() == b"scan!"
+    assert sorted(p.name for p in inbox.iterdir()) == sorted(["ho-so.jpg.part", path.name])
