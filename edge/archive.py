@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,7 +143,10 @@ def write_bag(dossier: ExportDossier, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     work = out / f".{name}.partial"
     shutil.rmtree(work, ignore_errors=True)
-    (work / "pages").mkdir(parents=True)
+    # A bag holds a citizen's pages and details in clear: only its owner may read it
+    # (exports used to be world-readable, 0644, on a shared machine or stick).
+    work.mkdir(mode=0o700)
+    (work / "pages").mkdir(mode=0o700)
     pdf = pdfium.PdfDocument.new()
     listing = []
     for page in pages:
@@ -185,5 +189,14 @@ def write_bag(dossier: ExportDossier, out: Path) -> Path:
         },
         checksums=["sha256"],
     )
+    _owner_only(work)
     work.rename(bag_dir)
     return bag_dir
+
+
+def _owner_only(root: Path) -> None:
+    """Folders 0700 and files 0600 under ``root`` (bagit writes its files with the umask)."""
+    for folder, _dirs, files in os.walk(root):
+        os.chmod(folder, 0o700)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o600)

@@ -241,6 +241,9 @@ def test_export_is_a_valid_bag_with_every_page(
     bag = bagit.Bag(str(bag_path))
     bag.validate()
     assert "sha256" in bag.algorithms
+    # a citizen's pages in clear: readable by the exporting user only (issue 11, item 15)
+    modes = {p.stat().st_mode & 0o777 for p in [bag_path, *bag_path.rglob("*")]}
+    assert modes <= {0o700, 0o600}
     pages = sorted((bag_path / "data" / "pages").iterdir())
     assert [p.read_bytes() for p in pages] == originals
     pdf = pdfium.PdfDocument(bag_path / "data" / "dossier.pdf")
