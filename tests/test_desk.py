@@ -42,11 +42,24 @@ def office(state: Path):
 def add_dossier(ledger: Ledger, code: str | None, pages: int = 2) -> str:
     with ledger.store.transaction():
         dossier_id = ledger.create_dossier(code)
-        for index in range(pages):
-            data = tiny_page(index)
+    add_pages(ledger, dossier_id, pages, symbols=[{"text": "X", "symbology": "qr"}])
+    return dossier_id
+
+
+def add_pages(
+    ledger: Ledger,
+    dossier_id: str,
+    count: int,
+    *,
+    first: int = 0,
+    symbols: list[dict[str, str]] | None = None,
+) -> None:
+    """Small real pages, as capture adds them; ``symbols`` go on the first page only."""
+    with ledger.store.transaction():
+        for index in range(first, first + count):
             ledger.add_page(
                 dossier_id,
-                data,
+                tiny_page(index),
                 media_type="image/jpeg",
                 sha256=f"{index:064x}",
                 source_sha=f"{dossier_id}-{index}".encode().hex()[:64].ljust(64, "0"),
@@ -56,9 +69,8 @@ def add_dossier(ledger: Ledger, code: str | None, pages: int = 2) -> str:
                 height=88,
                 dpi=300.0,
                 flags=[],
-                symbols=[{"text": "X", "symbology": "qr"}] if index == 0 else [],
+                symbols=(symbols or []) if index == first else [],
             )
-    return dossier_id
 
 
 def test_login_policy_grows_then_locks() -> None:

@@ -25,7 +25,7 @@ from edge.store import Store
 from edge.symbols import ReceiptRules
 from edge.vault import Keyring
 from tests.conftest import PASSWORD
-from tests.test_desk import add_dossier
+from tests.test_desk import add_dossier, add_pages
 
 PATTERNS = CodePatterns.default()
 RULES = ReceiptRules()
@@ -242,7 +242,7 @@ def test_a_known_code_sends_the_pages_to_that_dossier(desk) -> None:
     store, ledger, reader = desk
     known = add_dossier(ledger, CODE, pages=1)
     review = uncertain_after(ledger, None)
-    add_pages(ledger, review, 2)
+    add_pages(ledger, review, 2, first=10)
     assert ledger.confirm_new_dossier(review, CODE, PATTERNS) == known
     assert len(store.pages(known)) == 3
     assert store.dossier(review)["status"] == MERGED
@@ -253,7 +253,7 @@ def test_same_as_before_moves_the_pages_back_and_keeps_them_readable(desk) -> No
     store, ledger, reader = desk
     before = add_dossier(ledger, CODE, pages=2)
     review = uncertain_after(ledger, before)
-    add_pages(ledger, review, 3)
+    add_pages(ledger, review, 3, first=10)
     assert ledger.join_previous(review) == before
     pages = store.pages(before)
     assert len(pages) == 5
@@ -281,28 +281,6 @@ def test_same_as_before_needs_a_dossier_before(desk) -> None:
         ledger.join_previous(review)
     assert err.value.reason == "review_no_previous"
     assert store.dossier(review)["status"] == UNASSIGNED
-
-
-def add_pages(ledger: DeskLedger, dossier_id: str, count: int) -> None:
-    from edge.tui.demo_office import tiny_page
-
-    with ledger.store.transaction():
-        for index in range(count):
-            data = tiny_page(index + 10)
-            ledger.add_page(
-                dossier_id,
-                data,
-                media_type="image/jpeg",
-                sha256=f"{index + 10:064x}",
-                source_sha=f"{dossier_id}{index}".encode().hex()[:64].ljust(64, "0"),
-                source_name=f"q{index}.jpg",
-                source_index=index,
-                width=62,
-                height=88,
-                dpi=300.0,
-                flags=[],
-                symbols=[],
-            )
 
 
 def test_the_review_survives_sync_as_sealed_events(desk) -> None:
