@@ -7,6 +7,7 @@ import dataclasses
 import io
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -215,15 +216,28 @@ def test_colour_scan_of_a_black_and_white_form_counts_as_colour() -> None:
 
 def test_assess_is_fast_on_a_quarter_scale_a4(page300: Image.Image) -> None:
     """CPU time, not wall time: the test box has two cores shared with other jobs, and
-    a preempted run says nothing about the code's cost."""
+    a preempted run says nothing about the code's cost. Measured against decoding the same
+    page from JPEG in the same run (absolute times drift from machine to machine): checking a
+    page must cost a small part of what reading it already costs (5 ms against 40 ms on the
+    development machine)."""
     img = reduced(page300)
     assert img.size == (620, 877)
-    times = []
-    for _ in range(50):
-        start = time.thread_time()
-        check(img)
-        times.append(time.thread_time() - start)
-    assert statistics.median(times) < 0.005, f"median {statistics.median(times) * 1000:.2f} ms"
+    buf = io.BytesIO()
+    page300.save(buf, "JPEG", quality=85)
+    data = buf.getvalue()
+
+    def median_cpu(work: Callable[[], object], rounds: int) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.thread_time()
+            work()
+            times.append(time.thread_time() - start)
+        return statistics.median(times)
+
+    decode = median_cpu(lambda: Image.open(io.BytesIO(data)).load(), 10)
+    assess = median_cpu(lambda: check(img), 50)
+    ratio = assess / decode
+    assert ratio < 0.2, f"assess {assess * 1000:.2f} ms = {ratio:.2f} of a page decode"
 
 
 def test_thresholds_from_config() -> None:

@@ -345,12 +345,17 @@ def test_write_job_cover_pages_decode(tmp_path: Path) -> None:
 
 
 def test_text_page_generation_speed() -> None:
-    samples.text_page(0)
-    timings = []
+    """Making a page must cost about what writing it as a JPEG costs, measured in the same
+    run (absolute times drift between machines): the benchmark writes thousands of pages."""
+    page = samples.text_page(0)
+    encode, timings = [], []
     for seed in range(1, 21):
+        started = time.perf_counter()
+        samples.save_jpeg(page, io.BytesIO())
+        encode.append(time.perf_counter() - started)
         started = time.perf_counter()
         samples.save_jpeg(samples.text_page(seed), io.BytesIO())
         timings.append(time.perf_counter() - started)
-    median_ms = statistics.median(timings) * 1000
-    print(f"text_page + save_jpeg at 300 dpi: median {median_ms:.1f} ms over 20 pages")
-    assert median_ms < 80
+    ratio = statistics.median(timings) / statistics.median(encode)
+    print(f"text_page + save_jpeg at 300 dpi: {ratio:.2f} x save_jpeg alone, 20 pages")
+    assert ratio < 3
