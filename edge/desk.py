@@ -688,7 +688,7 @@ class DeskLedger(Ledger):
             if target["status"] != MERGED:
                 break
             target_id = target["merged_into"]
-        if target_id is None or target_id in (dossier_id,):
+        if target_id is None or target_id == dossier_id:
             raise DeskError("review_no_previous")
         target = self._editable(target_id)
         with self.store.transaction():

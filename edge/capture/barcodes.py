@@ -13,6 +13,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Final, Protocol, runtime_checkable
 
 import numpy as np
@@ -775,6 +776,12 @@ def _grow(box: Box | None, by: int) -> Box | None:
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
+def _settled(sources: dict[Symbol, set[str]], symbol: Symbol) -> bool:
+    """Whether the full-scale zxing-cpp read of ``symbol`` already makes two sources for it,
+    so the dearer zbar read can be skipped."""
+    return len(sources.get(symbol, set()) | {"zxing@1"}) >= 2
+
+
 def confirm(
     seen: Sequence[tuple[str, Symbol]],
     full: Image.Image | None,
@@ -803,8 +810,7 @@ def confirm(
             if any(_overlap(box, done) and box is not None for done in regions):
                 continue
             regions.append(box)
-            settled = lambda again: len(sources.get(again, set()) | {"zxing@1"}) >= 2  # noqa: E731
-            for source, again in confirmer.reads(full, box, settled):
+            for source, again in confirmer.reads(full, box, partial(_settled, sources)):
                 sources.setdefault(again, set()).add(source)
                 boxes.setdefault(again, again.box)
     near = 20
