@@ -6,6 +6,8 @@ one transaction; this module only knows names, defaults and validation.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -43,14 +45,27 @@ class Settings:
     sync_backoff_max_seconds: float = 900.0
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+    def from_mapping(
+        cls, values: dict[str, Any], *, on_invalid: Callable[[ValueError], None] | None = None
+    ) -> Settings:
+        """Settings from stored or published values; ValueError names the bad one.
+
+        With ``on_invalid``, a bad value is reported there and its default used instead:
+        the box reads its own stored settings that way, so a value an older release let
+        through cannot stop the daemon from starting.
+        """
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for name, value in values.items():
             if name not in known:
                 continue
             default = getattr(cls(), name)
-            kwargs[name] = _coerce(name, value, default)
+            try:
+                kwargs[name] = _coerce(name, value, default)
+            except ValueError as exc:
+                if on_invalid is None:
+                    raise
+                on_invalid(exc)
         settings = cls(**kwargs)
         settings.patterns()
         settings.receipt_rules()
@@ -79,7 +94,31 @@ class Settings:
 _RECEIPT_FIELDS = frozenset({"code_url_params", "portal_hosts"})
 
 
+# The range each number may take, inclusive. A value outside it is refused wherever a
+# setting enters: signed by regional IT (edge admin config), pushed by central, applied
+# by the box. NaN passed every comparison in the old code and stopped capture silently
+# (settle_seconds=NaN never settles); a negative poll interval spins a core.
+RANGES: dict[str, tuple[float, float]] = {
+    "settle_seconds": (0.0, 3600.0),
+    "rescan_seconds": (0.0, 86_400.0),
+    "poll_seconds": (0.05, 3600.0),
+    "job_idle_seconds": (0.0, 86_400.0),
+    "min_free_mb": (0, 10**9),
+    "max_file_mb": (1, 64 * 1024),
+    "max_pixels": (1, 10**10),
+    "min_dpi": (0.0, 4800.0),
+    "max_skew_degrees": (0.0, 45.0),
+    "idle_lock_minutes": (1, 24 * 60),
+    "update_check_minutes": (1.0, 7 * 24 * 60.0),
+    "sync_interval_seconds": (0.01, 86_400.0),
+    "sync_poll_seconds": (0.05, 86_400.0),
+    "sync_backoff_max_seconds": (0.1, 7 * 86_400.0),
+}
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        return _number(name, value, int if isinstance(default, int) else float)
     try:
         if isinstance(default, bool):
             if isinstance(value, str):
@@ -89,10 +128,26 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             if isinstance(value, str):
                 value = [value]
             return tuple(str(v) for v in value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"setting {name!r} cannot be {value!r}") from exc
     return value
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    """A finite number of the setting's kind within its range; ValueError names the range."""
+    if isinstance(value, bool):
+        raise ValueError(f"setting {name!r} must be a number, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {name!r} must be a number, not {value!r}") from exc
+    if not math.isfinite(number):
+        raise ValueError(f"setting {name!r} must be a finite number, not {value!r}")
+    if kind is int:
+        if number != int(number):
+            raise ValueError(f"setting {name!r} must be a whole number, not {value!r}")
+        number = int(number)
+    low, high = RANGES.get(name, (-math.inf, math.inf))
+    if not low <= number <= high:
+        raise ValueError(f"setting {name!r} must be between {low:g} and {high:g}, not {value!r}")
+    return kind(number)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from edge.clock import Clock, Hlc, iso
 from edge.durable import StorageProblem, damaged, storage_problem
 from edge.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -485,7 +488,9 @@ class Store:
 
     def settings(self) -> Settings:
         rows = self.conn.execute("SELECT key, value FROM settings").fetchall()
-        return Settings.from_mapping({r["key"]: json.loads(r["value"]) for r in rows})
+        return Settings.from_mapping(
+            {r["key"]: json.loads(r["value"]) for r in rows}, on_invalid=_stored_setting_refused
+        )
 
     def put_settings(self, settings: Settings) -> None:
         """Replace all settings at once (inside the caller's transaction)."""
@@ -772,3 +777,7 @@ def _statements(script: str) -> list[str]:
     if pending.strip(" \n;"):
         statements.append(pending.strip())
     return statements
+
+
+def _stored_setting_refused(exc: ValueError) -> None:
+    log.warning("stored %s; using its default until regional IT sends a valid value", exc)
