@@ -9,6 +9,7 @@ from pathlib import Path
 from edge import __version__
 from edge.records import Ledger
 from edge.settings import Settings
+from edge.stick import StickError, read_handed_file
 from edge.store import DB_FILE, Store
 from edge.vault import KEYRING_FILE, Keyring, VaultError
 
@@ -90,8 +91,8 @@ def _trust_root(path: Path) -> bytes:
     from edge.update.client import check_root
 
     try:
-        data = path.read_bytes()
+        data = read_handed_file(path)
         check_root(data)
-    except (OSError, UpdateError) as exc:
+    except (StickError, UpdateError) as exc:
         raise VaultError(f"cannot use {path} as the update trust root: {exc}") from exc
     return data

@@ -349,3 +349,21 @@ class StickDir:
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EROFS, errno.EBADF):
                 raise StickError(f"cannot flush {self.label} ({exc.strerror})") from exc
+
+
+def read_handed_file(path: Path, limit: int = MAX_SMALL) -> bytes:
+    """A small file an operator names on the command line (a root.json brought on a stick).
+
+    The operator's own path may pass through links; the file it ends at must be a regular
+    file of at most ``limit`` bytes, opened without blocking: a FIFO or ``/dev/zero`` named
+    by mistake, or planted on the stick, is refused with one line instead of hanging
+    ``edge init`` or filling memory.
+    """
+    try:
+        resolved = path.resolve(strict=True)
+    except FileNotFoundError as exc:
+        raise StickMissing(f"{path} does not exist: check the path") from exc
+    except (OSError, RuntimeError) as exc:
+        raise StickError(f"cannot follow {path} ({exc}): check the path") from exc
+    with StickDir.open_root(resolved.parent) as folder:
+        return folder.read(resolved.name, limit)

@@ -544,3 +544,38 @@ def test_stick_dir_refuses_what_is_not_a_plain_file_or_folder(tmp_path: Path) ->
     assert (outside / "secret").read_text() == "x"
     assert (stick / "file-link").read_bytes() == b"new" and not (stick / "file-link").is_symlink()
     assert outside.is_dir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "link-to-fifo", "huge"])
+def test_a_trust_root_that_is_no_plain_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    """`edge init --trust-root` on a FIFO used to hang for ever; on /dev/zero, fill memory."""
+    target = tmp_path / "root.json"
+    if kind in ("fifo", "link-to-fifo"):
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        if kind == "fifo":
+            target = fifo
+        else:
+            target.symlink_to(fifo)
+    elif kind == "device":
+        target = Path("/dev/zero")
+    else:
+        with target.open("wb") as f:
+            f.truncate(64 << 20)
+    state = tmp_path / "state"
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "edge.cli", "init", "--state", str(state)),
+            *("--office", "H29.01", "--clerk", "lan", "--trust-root", str(target)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EDGE_PASSWORD": "Mật khẩu đủ dài 2026!"},
+    )
+    assert time.monotonic() - started < 30
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edge: error: cannot use"), done.stderr
+    assert not (state / "edge.db").exists()
