@@ -2,7 +2,8 @@
 
 Capture reads every barcode on a page; grouping must then decide which of them open a new
 dossier. Only a receipt slip (or separator) carrying a dossier code may do that: a CCCD QR on a
-photocopied ID card, a postal tracking label or a bank-transfer QR is content, and the worst
+photocopied ID card, a postal tracking label, an e-invoice's lookup code or a bank-transfer QR
+is content, and the worst
 outcome the box can produce is a page silently filed under another citizen's code. So this
 module sorts each read into a small set of kinds, and errs towards "a clerk must look"
 (RECEIPT_LIKE) whenever a symbol could be a receipt the box cannot confirm.
@@ -38,6 +39,7 @@ __all__ = [
     "ReceiptRules",
     "classify",
     "code_from_url",
+    "invoice_number",
     "is_two_d",
     "parse_id_card",
     "payment_payload",
@@ -90,6 +92,8 @@ class Kind(StrEnum):
     """A postal tracking number (UPU S10, e.g. EB123456789VN)."""
     PAYMENT = "payment"
     """A bank-transfer QR (EMVCo merchant-presented / VietQR payload)."""
+    INVOICE = "invoice"
+    """An e-invoice's series and number (Circular 78/2021/TT-BTC, e.g. 1C25TBA-0001234)."""
     URL = "url"
     """A URL that carries no dossier code."""
     OTHER = "other"
@@ -246,6 +250,22 @@ def tracking_number(text: str) -> bool:
     check = 11 - total % 11
     check = {10: 0, 11: 5}.get(check, check)
     return int(found.group(2)) == check
+
+
+# E-invoices (Circular 78/2021/TT-BTC, Article 4): the form digit (1-6), then the six-character
+# series: C or K (with or without the tax authority's code), the year's last two digits, the
+# kind of issuer (T, D, L, M, N, B, G, H) and two letters the seller chooses; then the number,
+# up to eight digits.
+_INVOICE = re.compile(r"[1-6][CK][0-9]{2}[TDLMNBGH][A-Z]{2}[-_/ ]?[0-9]{1,8}", re.ASCII)
+
+
+def invoice_number(text: str) -> bool:
+    """True for an e-invoice's series and number, as printed on its 1-D lookup code.
+
+    Citizens bring invoices as evidence (fees, purchases); the code's shape, a digit, C or K,
+    a year, an issuer letter and a number, is too specific for a misread receipt code to take.
+    """
+    return len(text) <= 24 and _INVOICE.fullmatch(text.strip().upper()) is not None
 
 
 # Payment QR (EMVCo merchant-presented mode, VietQR/NAPAS)
@@ -590,7 +610,7 @@ def classify(
     """Decide what one symbol means for grouping; never raises.
 
     Order, most specific first: URLs (a code parameter, then the portal rules); content the
-    box recognises (ID card, payment, tracking), which never opens a boundary whatever a
+    box recognises (ID card, payment, tracking, e-invoice), which never opens a boundary whatever a
     pattern says; the configured dossier-code patterns; then the doubtful cases.
 
     Doubtful cases become RECEIPT_LIKE so a clerk decides:
@@ -632,6 +652,8 @@ def _classify(text: str, symbology: str, patterns: CodePatterns, rules: ReceiptR
         return Meaning(Kind.PAYMENT, personal=True)
     if tracking_number(value):
         return Meaning(Kind.TRACKING)
+    if invoice_number(value):
+        return Meaning(Kind.INVOICE)
     code = patterns.match(value)
     if code is not None:
         return Meaning(Kind.DOSSIER_CODE, code)

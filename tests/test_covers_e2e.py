@@ -9,8 +9,8 @@ would:
 * no page is filed under a code that is not its own;
 * each cover opens the dossier with its own code, or opens a dossier flagged `needs_review`
   (the clerk decides), never joins the dossier before it;
-* a content page's symbol (CCCD QR, tracking number, payment QR) never opens a dossier;
-  another agency's code may at most ask the clerk, never open a dossier under a code.
+* a content page's symbol (CCCD QR, tracking number, payment QR, an e-invoice's Code 128)
+  never opens a dossier.
 
 EDGE_COVERS_EDGE_ROOT=DIR runs the box from another copy of the `edge` package, e.g. the code
 before a fix (`git archive <commit> edge | tar -x -C DIR`); the pages still come from here.
@@ -42,7 +42,7 @@ EDGE_ROOT = Path(os.environ.get("EDGE_COVERS_EDGE_ROOT", ROOT)).resolve()
 COVERS = 2
 """Covers per job: the first shows whether a cover is read at all, the second also whether a
 missed one joins the dossier before it."""
-CONTENT_KINDS_THAT_NEVER_OPEN = {"cccd", "tracking", "payment"}
+CONTENT_KINDS_THAT_NEVER_OPEN = {"cccd", "tracking", "payment", "other_agency"}
 
 
 def _param(variation: rs.VariationClass) -> Any:

@@ -24,6 +24,7 @@ from edge.symbols import (
     _classify,
     classify,
     code_from_url,
+    invoice_number,
     is_two_d,
     parse_id_card,
     payment_payload,
@@ -48,6 +49,7 @@ VIETQR = (
     "5802VN62150811V1TH137584263043158",
 )
 TRACKING = ("RA123456785GB", "AA473124829GB", "EB123456785VN", "EE000000005VN")
+INVOICES = ("1C25TBA-7257340", "1K23TYY-00000001", "2C24MAB 123", "1C26TPY0600331")
 PLAIN_URLS = ("https://vnexpress.net/", "http://example.com/a?b=c", "https://dichvucong.gov.vn/p")
 
 # -- generators ---------------------------------------------------------------------------
@@ -257,7 +259,7 @@ def test_a_plain_url_is_not_personal() -> None:
 
 
 @pytest.mark.parametrize("symbology", SYMBOLOGIES)
-@pytest.mark.parametrize("text", [CARD, *TRACKING, *VIETQR, *PLAIN_URLS])
+@pytest.mark.parametrize("text", [CARD, *TRACKING, *VIETQR, *PLAIN_URLS, *INVOICES])
 def test_content_symbols_never_open_a_dossier(text: str, symbology: str) -> None:
     assert classify(text, symbology, PATTERNS).kind not in (Kind.DOSSIER_CODE, Kind.RECEIPT_LIKE)
 
@@ -266,6 +268,7 @@ def test_content_kinds_and_what_must_be_sealed() -> None:
     assert classify(CARD, "qr", PATTERNS) == Meaning(Kind.CCCD, personal=True)
     assert classify(VIETQR[0], "qr", PATTERNS) == Meaning(Kind.PAYMENT, personal=True)
     assert classify(TRACKING[0], "code128", PATTERNS) == Meaning(Kind.TRACKING)
+    assert classify(INVOICES[0], "code128", PATTERNS) == Meaning(Kind.INVOICE)
     # a card QR too odd to parse is still an ID card, and still sealed
     odd = "001090123456|123456789|Nguyễn Văn An|31021990|Nam|Hà Nội|15042021"
     assert parse_id_card(odd) is None
@@ -289,6 +292,20 @@ def test_s10_numbers_are_tracking_only_with_the_right_check_digit(
     bad = f"{good[:10]}{check}{good[11:]}"
     assert not tracking_number(bad)
     assert classify(bad, symbology, PATTERNS).kind is not Kind.TRACKING
+
+
+@pytest.mark.parametrize(
+    "text",
+    # a form digit out of 1-6, an issuer letter Circular 78 does not define, a two-digit series,
+    # a number too long, and dossier codes: still doubtful 1-D reads, so a clerk looks
+    [
+        *("7C25TBA-7257340", "1C25XBA-7257340", "1C25TB-7257340", "1C25TBA-123456789"),
+        *("H26.22.16-251111-3366", "HP6.2(.16-251111-3366"),
+    ],
+)
+def test_only_the_e_invoice_shape_is_an_invoice(text: str) -> None:
+    assert not invoice_number(text)
+    assert classify(text, "code128", PATTERNS).kind is not Kind.INVOICE
 
 
 def test_payment_payloads_need_their_crc() -> None:

@@ -243,8 +243,10 @@ class ZxingDecoder:
     """zxing-cpp; `formats` are normalised names (None: every format it reads).
 
     The three searches default to on, for recall on photographs. On a flat scan at a known
-    scale, inverted and downscaled searches find nothing more, and the rotated search (90 and
-    270 degrees, for 1-D codes) doubles the time, so the page reader's fast passes turn them off.
+    scale, inverted searches find nothing more, and the rotated search (90 and 270 degrees, for
+    1-D codes) doubles the time, so the page reader's fast passes turn them off. The downscaled
+    search stays on at half scale: averaging pixels hides the specks of a dirty photocopy that
+    break a QR code's finder patterns, for about 1.5 ms a page.
     """
 
     def __init__(
@@ -484,12 +486,16 @@ class MatrixTextureProbe:
     Matrix) has modules under two pixels at half scale: zxing-cpp's detectors there neither
     read nor flag it, and a cover would pass for a text page (issue 10). What half scale still
     shows is the texture: strong grey-level steps across AND along, in almost every row and
-    column of a small block, where text has gaps between lines and strokes. A page with such a
-    block goes to full scale, where the fast pass reads the symbol.
+    column of a small block, where text has gaps between lines and strokes. Two measures of
+    that, either of which sends the page to full scale, where the fast pass reads the symbol:
+    a block of cells that are each dense, or a square window whose transitions, summed, are
+    many both ways (a Data Matrix's solid finder L leaves cells that are not dense on their
+    own, but the window around them still counts more than text does).
 
     Thresholds in pixels of a half-scale page, measured on bench/covers.py's classes: every
     1.2 cm URL QR at 200 dpi and 0.3 mm Data Matrix was found; generated text, form, ID-card,
-    tracking and Code 128 pages scored at most 9 of the 10 cells a block needs.
+    tracking and Code 128 pages scored at most 9 of the 10 cells a block needs, and below the
+    window's threshold (see `window_transitions`).
     """
 
     edge = 40
@@ -502,6 +508,13 @@ class MatrixTextureProbe:
     """A block of cells (either way round) that must be dense: a small symbol's footprint."""
     need = 10
     """Dense cells of the block's ten that make a symbol: all of them."""
+    window = 4
+    """Side, in cells, of a square window (about 5.4 mm) scored as a whole."""
+    window_transitions = 275
+    """Transitions across AND along (the smaller of the two counts, of 1,024 pixel pairs each)
+    that make a window a symbol. A 0.3 mm Data Matrix whose finder L and quiet zone leave no
+    block of ten dense cells still scores 296-371 here; the busiest text, form and ID-card
+    pages of bench/covers.py scored at most 252, Code 128 covers at most 280."""
 
     def __init__(self, decoder: SuspectingDecoder) -> None:
         self.decoder = decoder
@@ -532,16 +545,23 @@ class MatrixTextureProbe:
         across = np.abs(grey[:height, 1 : width + 1] - grey[:height, :width]) > self.edge
         along = np.abs(grey[1 : height + 1, :width] - grey[:height, :width]) > self.edge
         shape = (height // cell, cell, width // cell, cell)
-        dense = (across.reshape(shape).sum(axis=(1, 3)) >= self.transitions) & (
-            along.reshape(shape).sum(axis=(1, 3)) >= self.transitions
-        )
-        table = np.pad(dense, ((1, 0), (1, 0))).astype(np.int32).cumsum(0).cumsum(1)
+        per_across = across.reshape(shape).sum(axis=(1, 3))
+        per_along = along.reshape(shape).sum(axis=(1, 3))
+        dense = (per_across >= self.transitions) & (per_along >= self.transitions)
         rows, cols = self.block
         for h, w in ((rows, cols), (cols, rows)):
-            sums = table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
+            sums = _window_sums(dense, h, w)
             if sums.size and int(sums.max()) >= self.need:
                 return 1
-        return 0
+        k = self.window
+        busy = np.minimum(_window_sums(per_across, k, k), _window_sums(per_along, k, k))
+        return int(busy.size > 0 and int(busy.max()) >= self.window_transitions)
+
+
+def _window_sums(cells: np.ndarray, h: int, w: int) -> np.ndarray:
+    """The sum over every h-by-w window of a grid, from one summed-area table."""
+    table = np.pad(cells, ((1, 0), (1, 0))).astype(np.int32).cumsum(0).cumsum(1)
+    return table[h:, w:] - table[:-h, w:] - table[h:, :-w] + table[:-h, :-w]
 
 
 FULL_PAGE: Final = (0.0, 1.0)
@@ -577,9 +597,7 @@ class Tier:
         return f"1/{self.reduce} {where}, {who}" + (", escalation" if self.escalation else "")
 
 
-_FAST = ZxingDecoder(
-    ("qr", "code128", "code39"), rotate=False, downscale=False, invert=False, name="zxing-fast"
-)
+_FAST = ZxingDecoder(("qr", "code128", "code39"), rotate=False, invert=False, name="zxing-fast")
 _FAST_MATRIX = ZxingDecoder(
     ("datamatrix",), downscale=False, invert=False, name="zxing-fast-datamatrix+rotate"
 )
