@@ -42,6 +42,13 @@ from edge.vault import Keyring
 log = logging.getLogger("edge")
 
 LOOKAHEAD_FILES = 4
+LOOKAHEAD_WINDOW_BYTES = 48 * 2**20
+"""Files prepared ahead hold their pages' bytes: four 30 MB PNGs would be 120 MB outside the
+decode budget, so big files are prepared one at a time while small ones still overlap."""
+BATCH_SLICE_SECONDS = 5.0
+"""The longest ``edge run`` spends in one batch before going round its loop again (update
+checks, the disk probe, the heartbeat, settings); the rest of the batch waits in the watcher.
+The watchdog and /readyz are fed after every file whatever the slice."""
 FAULT_RETRY_SECONDS = 2.0
 """While intake is stopped for the disk, how often it looks again: cheap (a statvfs,
 and a 4 KiB probe write after a failed write), and short enough that scans resume
@@ -116,6 +123,25 @@ def tune_malloc() -> None:
     libc.mallopt(m_arena_max, 2)
     libc.mallopt(m_mmap_threshold, 16 << 20)
     libc.mallopt(m_trim_threshold, 32 << 20)
+
+
+TRIM_AFTER_BYTES = 4 * 2**20
+"""A file at least this big is followed by ``malloc_trim``."""
+
+
+def release_memory() -> None:
+    """Hand the heap's free pages back to the system after a big file.
+
+    Sealing and storing a 30 MB page leaves tens of MB of SQLite pages and buffers free
+    in the middle of the heap, where the trim threshold never reaches: measured, RSS
+    crept by 40 MB a file over three 600-dpi PNGs, and the next page's decode stacked on
+    top. ``malloc_trim(0)`` returns them (it takes about a millisecond).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
 
 
 class Daemon:
@@ -300,32 +326,55 @@ class Daemon:
     # -- files --------------------------------------------------------------------------
 
     def _handle_batch(
-        self, paths: list[Path], report: Report, ready_at: float, watcher: InboxWatcher
+        self,
+        paths: list[Path],
+        report: Report,
+        ready_at: float,
+        watcher: InboxWatcher,
+        *,
+        slice_seconds: float | None = None,
     ) -> bool:
         """Process settled files in order, preparing the next few on worker threads.
 
         Returns False when the disk stopped intake; the files not handled stay queued
-        in the watcher and wait in the inbox.
+        in the watcher and wait in the inbox. With ``slice_seconds`` the batch stops
+        after that long and the rest waits in the watcher for the loop's next round.
+        Every file beats: a hundred thousand bad files are minutes of work with no page
+        boundary in them, and a silent loop would be killed by the watchdog mid-batch.
         """
         if paths and self._fault is not None and not self.storage_ok():
             # still stopped: no hashing and decoding ahead for files that must wait
             report.deferred.append(display_name(paths[0].relative_to(self.inbox)))
             return False
-        window: deque[tuple[Path, Future[Prepared]]] = deque()
-        queue = list(paths)
+        window: deque[tuple[Path, int, Future[Prepared]]] = deque()
+        queue = deque(paths)
+        held = 0
+        until = None if slice_seconds is None else time.monotonic() + slice_seconds
         while queue or window:
             while queue and len(window) < LOOKAHEAD_FILES:
-                path = queue.pop(0)
-                window.append((path, self.capture.pool.submit(self.capture.prepare, path)))
-            path, future = window.popleft()
+                size = _size(queue[0])
+                if window and held + size > LOOKAHEAD_WINDOW_BYTES:
+                    break
+                path = queue.popleft()
+                held += size
+                window.append((path, size, self.capture.pool.submit(self.capture.prepare, path)))
+            path, size, future = window.popleft()
+            held -= size
             if self.stopping:
                 break
-            if not self._handle(path, report, ready_at, future):
-                for _left, pending in window:
+            handled = self._handle(path, report, ready_at, future)
+            del future  # its pages' bytes go now, not when the next file's are read
+            if size >= TRIM_AFTER_BYTES:
+                release_memory()
+            if not handled:
+                for _left, _size_left, pending in window:
                     pending.cancel()
                 return False
             watcher.done(path)
-        for _path, future in window:
+            self._beat()
+            if until is not None and time.monotonic() >= until:
+                break
+        for _path, _size_left, future in window:
             future.cancel()
         return True
 
@@ -495,7 +544,9 @@ class Daemon:
                     for path in batch.ignored:
                         name = display_name(path.relative_to(self.inbox))
                         log.info("ignored %s (not a scan)", name)
-                    taking = self._handle_batch(batch.ready, report, ready_at, watcher)
+                    taking = self._handle_batch(
+                        batch.ready, report, ready_at, watcher, slice_seconds=BATCH_SLICE_SECONDS
+                    )
                     if report.outcomes:
                         notify(self._status())
                     if taking and not batch.ready and not batch.waiting:
@@ -578,6 +629,13 @@ def open_when_writable(make: Callable[[], Daemon]) -> Daemon | None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
 
 
 def _log_outcome(outcome: FileOutcome, codes: dict[str, str | None]) -> None:

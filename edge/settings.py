@@ -43,6 +43,9 @@ class Settings:
     sync_interval_seconds: float = 10.0
     sync_poll_seconds: float = 300.0
     sync_backoff_max_seconds: float = 900.0
+    # decoded image bytes capture may hold at once (edge/capture/readers.py); 0: a quarter
+    # of the machine's memory, at most 200 MB. Larger pages are quarantined, not decoded.
+    max_decode_mb: int = 0
 
     @classmethod
     def from_mapping(
@@ -113,6 +116,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "sync_interval_seconds": (0.01, 86_400.0),
     "sync_poll_seconds": (0.05, 86_400.0),
     "sync_backoff_max_seconds": (0.1, 7 * 86_400.0),
+    "max_decode_mb": (0, 64 * 1024),
 }
 
 

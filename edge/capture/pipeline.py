@@ -27,7 +27,16 @@ from typing import Any, TypeVar
 from edge.capture import barcodes, quality
 from edge.capture.grouping import place
 from edge.capture.names import display_name, inbox_path
-from edge.capture.readers import BadInput, Page, bad_input, open_pages, sniff, source_sha256
+from edge.capture.readers import (
+    BUDGET,
+    BadInput,
+    Page,
+    bad_input,
+    open_pages,
+    set_decode_budget,
+    sniff,
+    source_sha256,
+)
 from edge.domain import CodePatterns
 from edge.records import Ledger
 from edge.settings import Settings
@@ -38,6 +47,9 @@ MULTI_PAGE_TYPES = ("application/pdf", "image/tiff")
 SINGLE_IMAGE_TYPES = ("image/jpeg", "image/png")
 LOOKAHEAD_PAGES = 2
 LOOKAHEAD_BYTES = 64 * 1024 * 1024
+COMMIT_COPIES = 3
+"""Copies of a page's bytes alive while it is sealed and stored (plaintext, ciphertext,
+SQLite's), charged to the decode budget."""
 T = TypeVar("T")
 
 
@@ -154,14 +166,29 @@ def analyse(
     Quality runs first on the quarter-scale image the reader already decoded to
     validate the page; barcodes then decode at half scale, and at full scale
     only when a cheaper pass saw something symbol-like or a 1-D code needs confirming.
+
+    The whole look holds the page's share of the decode budget, so large pages are
+    analysed one at a time while ordinary ones share the threads. Running out of memory
+    anyway is this page's fault as far as the daemon is concerned: it is reported as
+    BadInput, so the file is quarantined and the process lives on.
     """
-    report = quality.assess(
-        page.image(4), reduce=4, pixel_size=page.pixel_size, dpi=page.dpi, thresholds=thresholds
-    )
-    page.drop_colour()
-    reading = barcodes.read_page(page, chain)
+    try:
+        with page.lease():
+            report = quality.assess(
+                page.image(4),
+                reduce=4,
+                pixel_size=page.pixel_size,
+                dpi=page.dpi,
+                thresholds=thresholds,
+            )
+            page.drop_colour()
+            reading = barcodes.read_page(page, chain)
+            page.forget_images()
+    except MemoryError:
+        page.forget_images()
+        detail = "MemoryError in analysis"
+        raise bad_input("out_of_memory", page=page.index, detail=detail) from None
     code, attrs, review = interpret(reading, patterns, rules or ReceiptRules())
-    page.forget_images()
     return Analysis(code, attrs, list(report.flags), report.effective_dpi, review)
 
 
@@ -197,6 +224,7 @@ class Capture:
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
+        set_decode_budget(settings.max_decode_mb)
         self.patterns = settings.patterns()
         self.rules = settings.receipt_rules()
         self.thresholds = quality.QualityThresholds(
@@ -401,7 +429,9 @@ class Capture:
         *,
         complete: bool,
     ) -> str:
-        with self.store.transaction():
+        # Sealing and storing copy the page's bytes a few times over; a 30 MB page
+        # committed while a 600-dpi page decodes must fit the same budget.
+        with BUDGET.lease(COMMIT_COPIES * len(page.data)), self.store.transaction():
             job = self.store.conn.execute(
                 "SELECT open_dossier_id FROM jobs WHERE id=?", (job_id,)
             ).fetchone()

@@ -7,6 +7,12 @@ nothing in here is allowed to crash the daemon or to be fooled by a file's name.
 Each page is checked by decoding it once at :data:`CHECK_REDUCE` before it is
 yielded, and that decode is kept on the page: the barcode pass at half scale costs no
 second decode, and the quality pass's quarter-scale image is reduced from it.
+
+Memory is the scarce thing on a 1-2 GB box, and a file's size says nothing about it: a
+half-megabyte PNG can inflate to half a gigabyte. So every decode is priced in decoded
+bytes before it starts, a page whose analysis would not fit :data:`BUDGET` is refused
+before anything is decoded, and decodes wait their turn so that together they never
+exceed it (see :class:`DecodeBudget`).
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import math
 import os
 import stat
 import struct
+import threading
+import traceback
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -50,6 +58,23 @@ _MIN_PLAUSIBLE_DPI: Final = 10.0
 _MIN_SCAN_AREA_FRACTION: Final = 0.25
 """An image covering less of the PDF page than this is a logo or stamp, not the scan,
 so its resolution says nothing about the page."""
+
+KEEP_DECODE_BYTES: Final = 12 * 2**20
+"""The checking decode is kept on the page only up to this size (a 300-dpi A4 colour page
+at half scale is 8.7 MB). Pages wait in the pipeline's look-ahead with it; a 600-dpi page's
+is decoded again by its analysis instead, under the budget, rather than held outside it."""
+
+BUDGET_FLOOR: Final = 64 * 2**20
+BUDGET_CAP: Final = 200 * 2**20
+"""The automatic decode budget is a quarter of the machine's memory within these bounds.
+
+The cap keeps the daemon's peak under 300 MB (about 70 MB of code and libraries, plus
+the budget, plus small pages in flight) and still fits the analysis of an A4 page
+scanned at 600 dpi in colour (about 190 MB for a PNG, the costliest format)."""
+
+_PDF_BAND_BYTES: Final = 8 * 2**20
+"""PDF pages are rendered in horizontal bands of about this size: a full-scale 600-dpi page
+never exists twice (pdfium's bitmap and its copy) in memory."""
 
 _PDF_TAIL_BYTES: Final = 1024
 _SNIFF_BYTES: Final = 1024
@@ -83,6 +108,14 @@ _MESSAGES: Final[dict[str, str]] = {
     "decompression_bomb": (
         "The image claims an impossibly large size ({size}) and was not opened: "
         "scan the page again at 300 dpi."
+    ),
+    "too_big_to_decode": (
+        "The image is too large for this box to open ({size}, about {need} MB of memory; "
+        "the limit is {limit} MB) and was not opened: scan the page again at 300 dpi."
+    ),
+    "out_of_memory": (
+        "The box ran out of memory opening this image: scan the page again at 300 dpi, "
+        "or with fewer pages per file."
     ),
     "symlink": (
         "This is a link to another file, not a scan, and links are never followed: "
@@ -155,6 +188,103 @@ def _bomb(width: int, height: int, detail: str, page: int | None = None) -> BadI
     )
 
 
+def _out_of_memory(exc: MemoryError, page: int | None) -> BadInput:
+    """The file is the likeliest cause, and the process must outlive it: the frames that
+    held its images are cleared so their memory goes with the exception."""
+    traceback.clear_frames(exc.__traceback__)
+    return bad_input("out_of_memory", page=page, detail=f"MemoryError {exc}")
+
+
+class DecodeBudget:
+    """The decoded bytes this process's images may take at once, shared by every thread.
+
+    Memory belongs to the process, so the budget does too: the reader on the main thread
+    and the analysis threads draw on the same one. A lease waits for bytes to come free
+    rather than failing, so two 600-dpi pages take turns instead of one of them dying.
+    A thread that holds a lease decodes under it freely (the lease priced the whole
+    job), which also means no thread ever waits for bytes while holding some.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._used = 0
+        self._cond = threading.Condition()
+        self._local = threading.local()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    @contextlib.contextmanager
+    def lease(self, nbytes: int) -> Iterator[None]:
+        if getattr(self._local, "held", False):
+            yield
+            return
+        nbytes = max(0, min(nbytes, self.capacity))
+        with self._cond:
+            while self._used and self._used + nbytes > self.capacity:
+                self._cond.wait()
+            self._used += nbytes
+        self._local.held = True
+        try:
+            yield
+        finally:
+            self._local.held = False
+            with self._cond:
+                self._used -= nbytes
+                self._cond.notify_all()
+
+
+def machine_budget() -> int:
+    """A quarter of the machine's memory, between :data:`BUDGET_FLOOR` and :data:`BUDGET_CAP`."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return BUDGET_CAP
+    return max(BUDGET_FLOOR, min(BUDGET_CAP, total // 4))
+
+
+BUDGET: Final = DecodeBudget(machine_budget())
+
+_PILLOW_BLOCK_BYTES: Final = 64 * 2**20
+"""Pillow allocates an image in blocks of at most this many bytes. Its default (16 MiB)
+makes blocks just under glibc's mmap threshold (16 MiB, edge.daemon.tune_malloc), so
+every large image landed on the heap, and a freed 600-dpi page stayed in the process
+as fragments: RSS grew by a page's size per page. Larger blocks are mmapped, and
+returned to the system the moment the image is freed."""
+
+Image.core.set_block_size(_PILLOW_BLOCK_BYTES)
+
+
+def set_decode_budget(megabytes: int) -> None:
+    """Apply the ``max_decode_mb`` setting; 0 sizes the budget from the machine's memory."""
+    BUDGET.capacity = megabytes * 2**20 if megabytes > 0 else machine_budget()
+
+
+def _pixel_bytes(mode: str) -> int:
+    """Bytes a pixel takes in Pillow's memory: RGB takes four, like RGBA."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+_REDUCIBLE: Final = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "I", "F"})
+"""Modes Pillow's ``reduce`` averages correctly: a palette index or a packed 16-bit
+value cannot be averaged, so those are converted first."""
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An image inside a PDF page: what pdfium must decode to draw the page."""
+
+    pixels: int
+    bits: int
+    scaled: bool
+    """A JPEG, which pdfium decodes at the render scale; anything else is decoded whole."""
+
+
 @dataclass(eq=False)
 class Page:
     """One page of a source file: the bytes to store and a cheap way to look at it.
@@ -169,14 +299,19 @@ class Page:
     pixel_size: tuple[int, int]
     dpi: tuple[float, float] | None
     _render_dpi: float | None = field(default=None, repr=False)
+    _mode: str = field(default="RGB", repr=False)
+    """Pillow's mode for the decoded source (for a PDF, the rendered page)."""
+    _embedded: Sequence[Embedded] = field(default=(), repr=False)
     _cache: tuple[int, Image.Image] | None = field(default=None, init=False, repr=False)
+    _grey: bool = field(default=False, init=False, repr=False)
 
     def image(self, reduce: int = 1) -> Image.Image:
         """Return the page decoded at about 1/``reduce`` scale, in mode ``RGB`` or ``L``.
 
         The finest reduced decode is kept, so repeated calls at that scale are free
         and coarser scales are reduced from it; a full-size decode is never kept, as it can weigh
-        100 MB. The returned image is a copy the caller may modify.
+        100 MB, nor one larger than :data:`KEEP_DECODE_BYTES` made to check the page. The
+        returned image is a copy the caller may modify.
 
         Raises BadInput when the page data cannot be decoded.
         """
@@ -195,10 +330,13 @@ class Page:
         return img
 
     def drop_colour(self) -> None:
-        """Keep only the grey levels of the kept decode: a third of the memory.
+        """Keep only the grey levels of the kept decode, and decode in grey from now on.
 
-        Called once colour has been judged; barcode decoders read grey anyway.
+        Called once colour has been judged; barcode decoders read grey anyway, and a grey
+        full-scale decode takes a quarter of the memory of a colour one (JPEG draft and
+        pdfium produce grey directly; PNG and TIFF still decode whole first).
         """
+        self._grey = True
         if self._cache is not None and self._cache[1].mode != "L":
             self._cache = (self._cache[0], self._cache[1].convert("L"))
 
@@ -206,23 +344,94 @@ class Page:
         """Drop the kept decode once the page has been looked at; only ``data`` stays."""
         self._cache = None
 
+    def decode_cost(self, reduce: int = 1, *, grey: bool = False) -> int:
+        """Decoded bytes a decode at 1/``reduce`` holds at its peak, as each decoder
+        allocates: what the budget is charged before the decode starts."""
+        width, height = self.pixel_size
+        out_px = max(1, width // reduce) * max(1, height // reduce)
+        out = out_px * (1 if grey else 4)
+        mode = self._mode
+        if self.media_type == JPEG:
+            scale = 1
+            while scale * 2 <= min(reduce, 8):
+                scale *= 2
+            drafted = -(-width // scale) * -(-height // scale)
+            direct = mode == "L" or (grey and mode in ("RGB", "YCbCr"))
+            native = drafted * (1 if direct else _pixel_bytes(mode))
+            converted = not direct and (grey or mode not in ("RGB", "YCbCr"))
+            return native + (out if converted or scale != reduce else 0)
+        if self.media_type == PDF:
+            band = min(_PDF_BAND_BYTES, out_px * 3)
+            images = sum(_embedded_cost(e, reduce) for e in self._embedded)
+            return out + 2 * band + images
+        native = width * height * _pixel_bytes(mode)
+        if mode.startswith("I;16"):
+            native *= 4  # the numpy path that brings 16 bits to 8 copies it three times
+        reduced = out_px * _pixel_bytes(mode) if reduce > 1 else 0
+        converted = mode not in ("L", "RGB") or (grey and mode != "L")
+        return native + reduced + (out if converted else 0)
+
+    def analysis_cost(self) -> int:
+        """The most the capture pipeline's look at this page holds at once: the checking
+        decode, or a grey full-scale decode beside the two half-scale grey copies the
+        barcode reader keeps while it escalates."""
+        width, height = self.pixel_size
+        half = max(1, width // CHECK_REDUCE) * max(1, height // CHECK_REDUCE)
+        return max(self.decode_cost(CHECK_REDUCE), self.decode_cost(1, grey=True) + 2 * half)
+
+    def lease(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the budget for the whole analysis of this page, decodes included."""
+        return BUDGET.lease(self.analysis_cost())
+
+    def check_budget(self, page: int | None) -> None:
+        """Refuse, before decoding anything, a page whose analysis the budget cannot hold;
+        ``page`` is None when the page is the whole file."""
+        need = self.analysis_cost()
+        if need > BUDGET.capacity:
+            raise _too_big(self.pixel_size, need, page)
+
     def _decode(self, reduce: int) -> Image.Image:
+        grey = self._grey
+        cost = self.decode_cost(reduce, grey=grey)
+        if cost > BUDGET.capacity:
+            raise _too_big(self.pixel_size, cost, self.index)
         try:
-            with _quiet():
+            with BUDGET.lease(cost), _quiet():
                 if self.media_type == JPEG:
-                    return _decode_jpeg(self.data, reduce)
+                    return _decode_jpeg(self.data, reduce, grey=grey)
                 if self.media_type == PDF:
-                    return _render_pdf(self.data, (self._render_dpi or DEFAULT_PDF_DPI) / reduce)
-                return _decode_raster(self.data, self.media_type, reduce)
+                    dpi = (self._render_dpi or DEFAULT_PDF_DPI) / reduce
+                    return _render_pdf(self.data, dpi, grey=grey)
+                return _decode_raster(self.data, self.media_type, reduce, grey=grey)
         except BadInput as exc:
             exc.page = self.index
             raise
         except Image.DecompressionBombError as exc:
             raise _bomb(*self.pixel_size, repr(exc), page=self.index) from exc
-        except MemoryError:
-            raise
+        except MemoryError as exc:
+            raise _out_of_memory(exc, self.index) from None
         except Exception as exc:
             raise _decode_failure(exc, self.index, pdf=self.media_type == PDF) from exc
+
+
+def _embedded_cost(image: Embedded, reduce: int) -> int:
+    """pdfium scales a JPEG as it decodes it (measured: about two bytes a pixel at the render
+    scale); anything else it decodes whole, to one byte a pixel up to 8 bits, else four."""
+    if image.scaled:
+        return image.pixels * 2 // (reduce * reduce)
+    return image.pixels * (4 if image.bits > 8 else 1)
+
+
+def _too_big(size: tuple[int, int], need: int, page: int | None) -> BadInput:
+    width, height = size
+    return bad_input(
+        "too_big_to_decode",
+        page=page,
+        size=f"{width} x {height} pixels",
+        need=f"{math.ceil(need / 2**20)}",
+        limit=f"{BUDGET.capacity // 2**20}",
+        detail=f"decode needs {need} bytes > budget {BUDGET.capacity}",
+    )
 
 
 def sniff(path: Path) -> str | None:
@@ -322,7 +531,8 @@ def open_pages(
             yield from _quietly(_tiff_pages(f, st.st_size, max_pixels))
         else:
             try:
-                data = head + f.read()
+                f.seek(0)
+                data = f.read()  # one allocation of the file's size, not two
             except OSError as exc:
                 raise bad_input("unreadable", detail=repr(exc)) from exc
             with _quiet():
@@ -443,12 +653,12 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
             raise _decode_failure(exc, None) from exc
         # Pillow's PNG text-chunk limit: compressed metadata that inflates absurdly.
         raise bad_input("decompression_bomb", size="metadata", detail=repr(exc)) from exc
-    except MemoryError:
-        raise
+    except MemoryError as exc:
+        raise _out_of_memory(exc, None) from None
     except Exception as exc:
         raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels)
-    page = Page(0, data, media, img.size, _dpi_from_info(img.info))
+    page = Page(0, data, media, img.size, _dpi_from_info(img.info), _mode=img.mode)
     _check_single(page)
     return page
 
@@ -456,11 +666,26 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
 def _check_single(page: Page) -> None:
     """Decode a one-page file's only page; its failure concerns the whole file, so
     the message does not name a page."""
+    page.check_budget(None)
     try:
-        page.image(CHECK_REDUCE)
+        _check_decode(page)
     except BadInput as exc:
         message = exc.message.removeprefix(f"Page {page.index + 1}: ")
         raise BadInput(exc.reason, message, detail=exc.detail) from exc
+
+
+def _check_decode(page: Page) -> None:
+    """Decode the page once to prove it decodes; keep that decode only if it is small."""
+    if page._cache is not None:
+        return
+    img = page._decode(CHECK_REDUCE)
+    if _half_bytes(page.pixel_size) <= KEEP_DECODE_BYTES:
+        page._cache = (CHECK_REDUCE, img)
+
+
+def _half_bytes(size: tuple[int, int]) -> int:
+    """What the kept checking decode weighs, in colour."""
+    return max(1, size[0] // CHECK_REDUCE) * max(1, size[1] // CHECK_REDUCE) * 4
 
 
 def _check_jpeg_structure(data: bytes) -> None:
@@ -506,6 +731,7 @@ def _check_png_structure(data: bytes, max_pixels: int) -> None:
     refused without Pillow ever allocating for it.
     """
     n = len(data)
+    view = memoryview(data)  # chunks are checked in place, never copied
     pos = len(_PNG_SIGNATURE)
     first = True
     while True:
@@ -524,7 +750,7 @@ def _check_png_structure(data: bytes, max_pixels: int) -> None:
         if end > n:
             raise bad_input("truncated", detail=f"PNG chunk {kind!r} at {pos} runs past the end")
         (crc,) = struct.unpack_from(">I", data, end - 4)
-        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+        if zlib.crc32(view[pos + 4 : end - 4]) != crc:
             raise bad_input("damaged", detail=f"PNG chunk {kind!r} at {pos} fails its CRC")
         if kind == _PNG_IEND:
             return
@@ -544,43 +770,77 @@ def _to_l_or_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _decode_jpeg(data: bytes, reduce: int) -> Image.Image:
+def _decode_jpeg(data: bytes, reduce: int, *, grey: bool = False) -> Image.Image:
     img = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
     width, height = img.size
     target = (max(1, width // reduce), max(1, height // reduce))
-    if reduce > 1:
+    colour = img.mode in ("RGB", "YCbCr")
+    if reduce > 1 or (grey and colour):
         # Draft mode lets libjpeg scale by 1/2, 1/4 or 1/8 inside the IDCT: about five
-        # times cheaper at 1/4 than a full decode followed by a resize.
-        img.draft("RGB" if img.mode in ("RGB", "YCbCr") else img.mode, target)
+        # times cheaper at 1/4 than a full decode followed by a resize. It also converts
+        # colour to grey as it decodes, so a grey page never exists in colour.
+        img.draft("L" if grey and colour else "RGB" if colour else img.mode, target)
     img.load()
     img = _to_l_or_rgb(img)
+    if grey and img.mode != "L":
+        img = img.convert("L")
     if abs(img.width - target[0]) > 1:
         img = img.resize(target, Image.Resampling.BOX)
     return img
 
 
-def _decode_raster(data: bytes, media: str, reduce: int) -> Image.Image:
+def _decode_raster(data: bytes, media: str, reduce: int, *, grey: bool = False) -> Image.Image:
+    """Decode a PNG or TIFF whole (neither can be decoded in part or at a smaller scale),
+    then reduce it before converting, so the full-size image exists only once."""
     opener = PngImagePlugin.PngImageFile if media == PNG else TiffImagePlugin.TiffImageFile
-    img = opener(io.BytesIO(data))
+    img: Image.Image = opener(io.BytesIO(data))
     img.load()
+    if reduce > 1:
+        if img.mode not in _REDUCIBLE:
+            img = _to_l_or_rgb(img)
+        img = img.reduce(reduce)
     img = _to_l_or_rgb(img)
-    return img.reduce(reduce) if reduce > 1 else img
+    return img.convert("L") if grey and img.mode != "L" else img
 
 
-def _render_pdf(data: bytes, dpi: float) -> Image.Image:
+def _render_pdf(data: bytes, dpi: float, *, grey: bool = False) -> Image.Image:
+    """Render a one-page PDF in horizontal bands into one image.
+
+    pdfium's bitmap has to be copied to outlive its buffer; band by band, only a band
+    exists twice, and a grey page is never held in colour.
+    """
     doc = pdfium.PdfDocument(data)
     try:
         page = doc[0]
         try:
-            bitmap = page.render(scale=dpi / 72.0, rev_byteorder=True)
-            # convert() always copies, so the image outlives the bitmap's buffer.
-            img = bitmap.to_pil().convert("RGB")
-            bitmap.close()
-            return img
+            return _render_bands(page, dpi / 72.0, grey)
         finally:
             page.close()
     finally:
         doc.close()
+
+
+def _render_bands(page: pdfium.PdfPage, scale: float, grey: bool) -> Image.Image:
+    width = max(1, math.ceil(page.get_width() * scale))
+    height = max(1, math.ceil(page.get_height() * scale))
+    out = Image.new("L" if grey else "RGB", (width, height))
+    rows = max(16, _PDF_BAND_BYTES // (width * 3))
+    flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
+    flags |= pdfium_c.FPDF_RENDER_LIMITEDIMAGECACHE
+    for top in range(0, height, rows):
+        band = min(rows, height - top)
+        bitmap = pdfium.PdfBitmap.new_native(
+            width, band, pdfium_c.FPDFBitmap_BGR, rev_byteorder=True
+        )
+        try:
+            bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, band)
+            pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, -top, width, height, 0, flags)
+            strip = bitmap.to_pil()
+            out.paste(strip.convert("L") if grey else strip, (0, top))
+            del strip
+        finally:
+            bitmap.close()
+    return out
 
 
 def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
@@ -603,8 +863,8 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         f.seek(0)
         img = TiffImagePlugin.TiffImageFile(f)
         count = img.n_frames
-    except MemoryError:
-        raise
+    except MemoryError as exc:
+        raise _out_of_memory(exc, None) from None
     except Exception as exc:
         raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels, page=0 if count > 1 else None)
@@ -614,31 +874,47 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
             data = f.read()
         except OSError as exc:
             raise bad_input("unreadable", detail=repr(exc)) from exc
-        page = Page(0, data, TIFF, img.size, _dpi_from_info(img.info))
+        page = Page(0, data, TIFF, img.size, _dpi_from_info(img.info), _mode=img.mode)
         _check_single(page)
         yield page
         return
     for index in range(count):
-        try:
-            img.seek(index)
-            _check_pixels(img.size, max_pixels, page=index)
+        page = _tiff_frame(img, index, max_pixels)
+        yield page
+
+
+def _tiff_frame(img: TiffImagePlugin.TiffImageFile, index: int, max_pixels: int) -> Page:
+    """Decode one frame of a multi-page TIFF under the budget, and re-save it alone."""
+    try:
+        img.seek(index)
+        _check_pixels(img.size, max_pixels, page=index)
+        # priced as the frame will be decoded again by its analysis, refused if too big
+        probe = Page(index, b"", TIFF, img.size, None, _mode=img.mode)
+        probe.check_budget(index)
+        with BUDGET.lease(probe.decode_cost(CHECK_REDUCE)):
             img.load()
             dpi = _dpi_from_info(img.info)
             data = _save_frame(img, dpi)
-            reduced = _to_l_or_rgb(img).reduce(CHECK_REDUCE)
-        except BadInput:
-            raise
-        except Image.DecompressionBombError as exc:
-            raise _bomb(*img.size, repr(exc), page=index) from exc
-        except MemoryError:
-            raise
-        except Exception as exc:
-            raise _decode_failure(exc, index) from exc
-        page = Page(index, data, TIFF, img.size, dpi)
-        # The frame is already decoded at full size; reducing it here spares image()
-        # a second decode of the bytes just written.
+            reduced = None
+            if _half_bytes(img.size) <= KEEP_DECODE_BYTES:
+                # The frame is already decoded at full size; reducing it here spares
+                # image() a second decode of the bytes just written.
+                reduced = _to_l_or_rgb(img).reduce(CHECK_REDUCE)
+            # The full frame must not wait with the page in the pipeline, outside the
+            # budget; Pillow allocates it again for the next frame (it does the same).
+            img._im = None
+    except BadInput:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise _bomb(*img.size, repr(exc), page=index) from exc
+    except MemoryError as exc:
+        raise _out_of_memory(exc, index) from None
+    except Exception as exc:
+        raise _decode_failure(exc, index) from exc
+    page = Page(index, data, TIFF, img.size, dpi, _mode=probe._mode)
+    if reduced is not None:
         page._cache = (CHECK_REDUCE, reduced)
-        yield page
+    return page
 
 
 def _save_frame(img: Image.Image, dpi: tuple[float, float] | None) -> bytes:
@@ -669,8 +945,8 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         doc = pdfium.PdfDocument(f, autoclose=False)
     except pdfium.PdfiumError as exc:
         raise _pdf_open_error(exc) from exc
-    except MemoryError:
-        raise
+    except MemoryError as exc:
+        raise _out_of_memory(exc, None) from None
     except Exception as exc:
         raise bad_input("damaged_pdf", detail=repr(exc)) from exc
     try:
@@ -699,7 +975,7 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
         src = doc[index]
         try:
             width_pt, height_pt = src.get_size()
-            dpi = _pdf_scan_dpi(src, width_pt * height_pt, max_pixels, index)
+            dpi, embedded = _pdf_scan_dpi(src, width_pt * height_pt, max_pixels, index)
             if dpi is not None and src.get_rotation() % 180 == 90:
                 dpi = (dpi[1], dpi[0])
         finally:
@@ -721,34 +997,55 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
             single.save(buf, version=17)
         finally:
             single.close()
-    except (BadInput, MemoryError):
+    except BadInput:
         raise
+    except MemoryError as exc:
+        raise _out_of_memory(exc, index) from None
     except Exception as exc:
         raise bad_input("damaged_pdf", page=index, detail=repr(exc)) from exc
-    page = Page(index, buf.getvalue(), PDF, pixel_size, dpi, _render_dpi=render_dpi)
-    page.image(CHECK_REDUCE)
+    page = Page(
+        index,
+        buf.getvalue(),
+        PDF,
+        pixel_size,
+        dpi,
+        _render_dpi=render_dpi,
+        _embedded=tuple(embedded),
+    )
+    page.check_budget(index)
+    _check_decode(page)
     return page
 
 
 def _pdf_scan_dpi(
     page: pdfium.PdfPage, page_area: float, max_pixels: int, index: int
-) -> tuple[float, float] | None:
-    """Effective resolution of the page's scan: the image covering most of the page.
+) -> tuple[tuple[float, float] | None, list[Embedded]]:
+    """Effective resolution of the page's scan (the image covering most of the page), and
+    the images pdfium will have to decode to draw it.
 
     Also refuses an embedded image whose pixel count is a bomb, since pdfium decodes
-    embedded images whole whatever the render scale.
+    embedded images whole whatever the render scale (JPEGs excepted: those it scales).
     """
     best: tuple[float, tuple[float, float]] | None = None
+    embedded: list[Embedded] = []
     for obj in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
         if not isinstance(obj, pdfium.PdfImage):
             continue
         width_px, height_px = obj.get_px_size()
         _check_pixels((max(1, width_px), max(1, height_px)), max_pixels, page=index)
+        meta = obj.get_metadata()
+        filters = obj.get_filters()
+        embedded.append(
+            Embedded(
+                max(1, width_px) * max(1, height_px),
+                int(meta.bits_per_pixel),
+                bool(filters) and filters[-1] == "DCTDecode",
+            )
+        )
         left, bottom, right, top = obj.get_bounds()
         area = max(0.0, right - left) * max(0.0, top - bottom)
         if page_area <= 0 or area < _MIN_SCAN_AREA_FRACTION * page_area:
             continue
-        meta = obj.get_metadata()
         x, y = float(meta.horizontal_dpi), float(meta.vertical_dpi)
         if x < _MIN_PLAUSIBLE_DPI or y < _MIN_PLAUSIBLE_DPI:
             continue
@@ -760,4 +1057,4 @@ def _pdf_scan_dpi(
             or (area >= best[0] * 0.99 and max(x, y) > max(best[1]))
         ):
             best = (area, (round(x, 1), round(y, 1)))
-    return best[1] if best is not None else None
+    return (best[1] if best is not None else None), embedded
