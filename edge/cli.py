@@ -31,6 +31,18 @@ EXIT_USAGE = 2
 EXIT_FAIL = 1
 
 
+def say_error(message: object) -> None:
+    """One ``edge: error:`` line on stderr.
+
+    Messages quote paths, file names, configuration values and central's answers: what
+    would act on the technician's terminal is shown escaped (``edge.printable``), and
+    the message cannot break into lines that look like the command's own.
+    """
+    from edge.printable import printable
+
+    print(f"edge: error: {printable(message)}", file=sys.stderr)
+
+
 def _password(prompt: str) -> str:
     value = os.environ.get("EDGE_PASSWORD")
     if value:
@@ -179,13 +191,12 @@ def cmd_capture(args: argparse.Namespace) -> int:
             if fault is not None
             else "the disk is almost full: free space and run again"
         )
-        print(f"edge: error: scans were left in the inbox: {why}", file=sys.stderr)
+        say_error(f"scans were left in the inbox: {why}")
         return EXIT_FAIL
     if data["failed"]:
-        print(
-            f"edge: error: {len(data['failed'])} file(s) could not be processed and stay in the "
-            "inbox (the log above says why): run 'edge doctor' and report it if it repeats",
-            file=sys.stderr,
+        say_error(
+            f"{len(data['failed'])} file(s) could not be processed and stay in the inbox "
+            "(the log above says why): run 'edge doctor' and report it if it repeats"
         )
         return EXIT_FAIL
     return 0
@@ -278,8 +289,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise UserError("'edge tui' needs a terminal: run it from a console or over SSH with -t")
-    run(_state(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None)
-    return 0
+    # a crash ends in Textual's traceback and a non-zero exit, not a silent 0
+    return run(_state(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,21 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, StoreError, VaultError, UpdateError, SyncError, ValueError) as exc:
-        print(f"edge: error: {exc}", file=sys.stderr)
+        say_error(exc)
         return EXIT_USAGE
     except PermissionError as exc:
-        print(
-            f"edge: error: permission denied on {exc.filename}: check the folder's owner",
-            file=sys.stderr,
-        )
+        say_error(f"permission denied on {exc.filename}: check the folder's owner")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        print(
-            f"edge: error: unexpected {type(exc).__name__}: {exc} (run 'edge doctor')",
-            file=sys.stderr,
-        )
+        say_error(f"unexpected {type(exc).__name__}: {exc} (run 'edge doctor')")
         return EXIT_FAIL
 
 

@@ -30,32 +30,25 @@ import os
 import re
 from pathlib import Path, PurePath
 
+from edge.printable import escape_char, printable
+
 _ESCAPE = re.compile(r"\\(?:\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
-
-
-def _escape_char(ch: str, backslash: bool) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: one byte that was not UTF-8
-        return f"\\x{code - 0xDC00:02x}"
-    if ch == "\\":
-        return "\\\\" if backslash else ch
-    if ch.isprintable():
-        return ch
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def escape_text(text: str, *, backslash: bool = True) -> str:
     """``text`` on one line with nothing a terminal or a log reader would act on.
 
-    Lone surrogates (bytes Python could not decode) become ``\\xNN``, so the result
-    can always be encoded as UTF-8. ``backslash=False`` leaves backslashes alone: for a
-    log line, which need not be reversible and quotes names already rendered.
+    The escapes are :func:`edge.printable.printable`'s; ``backslash=True`` (file names)
+    also doubles backslashes, which makes the rendering reversible. ``backslash=False``
+    is ``printable`` itself: for text that need not be reversed.
     """
-    if text.isprintable() and not (backslash and "\\" in text):
+    if not backslash:
+        return printable(text)
+    if text.isprintable() and "\\" not in text:
         return text  # the common case, with no per-character work
-    return "".join(_escape_char(ch, backslash) for ch in text)
+    return "".join(
+        "\\\\" if ch == "\\" else ch if ch.isprintable() else escape_char(ch) for ch in text
+    )
 
 
 def display_name(name: str | PurePath) -> str:

@@ -2,7 +2,9 @@
 
 Each command turns sync's own failures into one line on stderr (a ``SyncError``,
 which ``edge.cli`` reports like its own) and a non-zero exit; ``edge sync --once`` exits 0 only
-when central acknowledged everything pending.
+when central acknowledged everything pending. Lines quote central's URL, folders and
+central's unsigned answers, so they are printed through ``edge.printable``: nothing in
+them acts on the technician's terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.printable import printable
 from edge.sync import SyncError
 
 
@@ -46,10 +49,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(f"enrolled as device {result['device']} with {result['central']}")
+        print(printable(f"enrolled as device {result['device']} with {result['central']}"))
     if result["keys_waiting_for_clerk"]:
         print(
-            f"edge: warning: {result['keys_waiting_for_clerk']} data key(s) were made before "
+            f"edge: warning: {int(result['keys_waiting_for_clerk'])} data key(s) were made before "
             "enrollment; central can read them after 'edge sync --clerk NAME' (or a clerk "
             "signing in)",
             file=sys.stderr,
@@ -58,7 +61,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from edge.cli import EXIT_FAIL, _state
+    from edge.cli import EXIT_FAIL, _state, say_error
 
     state = _state(args.state)
     modes = [bool(args.once), bool(args.to_dir), bool(args.from_dir)]
@@ -94,15 +97,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if report.done:
         return 0
     if report.error:
-        print(f"edge: error: {report.error}", file=sys.stderr)
+        say_error(report.error)
     elif report.pending.get("keys_waiting_for_clerk"):
-        print(
-            f"edge: error: {report.pending['keys_waiting_for_clerk']} data key(s) wait for a "
-            "clerk: run 'edge sync --once --clerk NAME' so central can read every dossier",
-            file=sys.stderr,
+        say_error(
+            f"{report.pending['keys_waiting_for_clerk']} data key(s) wait for a clerk: run "
+            "'edge sync --once --clerk NAME' so central can read every dossier"
         )
     else:
-        print("edge: error: not everything was acknowledged yet: run again", file=sys.stderr)
+        say_error("not everything was acknowledged yet: run again")
     return EXIT_FAIL
 
 
@@ -110,7 +112,7 @@ def _print(args: argparse.Namespace, data: dict[str, Any], line: str) -> None:
     if args.json:
         print(json.dumps(data, ensure_ascii=False))
     else:
-        print(line)
+        print(printable(line))
 
 
 def register(sub: Any) -> None:

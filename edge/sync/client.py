@@ -34,6 +34,7 @@ import tenacity
 from edge import __version__
 from edge.clock import iso
 from edge.observe.health import health_summary
+from edge.printable import printable
 from edge.records import Ledger
 from edge.store import Store
 from edge.sync import contract as c
@@ -46,7 +47,13 @@ log = logging.getLogger("edge.sync")
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 LAST_ERROR = "sync.last_error"
-"""Meta key: the last failed round's time and reason; emptied by a round that finishes."""
+"""Meta key: the last failed round's time and reason; emptied by a round that finishes.
+
+For the technician (sync screen's technical details, the fleet page): it may quote
+unsigned text from central's URL, escaped (``edge.printable``)."""
+LAST_ERROR_CODE = "sync.last_error_code"
+"""Meta key: the last failed round's stable code (``RoundReport.error_code``), from which
+the clerk's screen chooses its own sentence; emptied with ``LAST_ERROR``."""
 
 USER_AGENT = f"commune-edge/{__version__}"
 
@@ -78,20 +85,53 @@ class Transient(Exception):
     """Worth retrying: the link dropped, central is busy or briefly broken."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
+        # the reason quotes link errors and central's answers: printed and logged as is
+        super().__init__(printable(reason))
         self.retry_after = retry_after
 
 
+UNSIGNED_TEXT = 200
+"""Characters of an unsigned problem text kept for the technician (before escaping)."""
+
+_CODES = frozenset(str(code) for code in c.Code)
+
+
+def known_code(code: str) -> str:
+    """A problem's code if the contract has it, else ``unknown``.
+
+    Problem bodies are not signed: whatever answers at central's URL chooses the code.
+    Only the contract's codes are branched on, counted (``errors.<code>``) and turned
+    into a sentence for the clerk.
+    """
+    return code if code in _CODES else "unknown"
+
+
+def unsigned_text(text: str) -> str:
+    """Text from a problem body, fit for a log line or the technician's screen."""
+    cut = text[:UNSIGNED_TEXT]
+    return printable(cut) + ("…" if len(text) > UNSIGNED_TEXT else "")
+
+
 class Refused(Exception):
-    """Central said no for a reason retrying will not fix; ``problem.code`` says which."""
+    """Central said no for a reason retrying will not fix; ``code`` says which.
+
+    The message names the code and quotes the body's text as unsigned: it helps the
+    technician, and is never shown to the clerk (the UI says a sentence of its own,
+    chosen from the code).
+    """
 
     def __init__(self, problem: c.Problem) -> None:
-        super().__init__(f"central refused ({problem.code}): {problem.detail or problem.title}")
+        said = unsigned_text(problem.detail or problem.title)
+        super().__init__(f"central refused ({self.code_of(problem)}); its unsigned text: {said}")
         self.problem = problem
+
+    @staticmethod
+    def code_of(problem: c.Problem) -> str:
+        return known_code(problem.code)
 
     @property
     def code(self) -> str:
-        return self.problem.code
+        return self.code_of(self.problem)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -245,7 +285,7 @@ class Link:
                 continue
             if response.status_code in (429, 503) or response.status_code >= 500:
                 raise Transient(
-                    f"central answered {response.status_code} ({problem.code})",
+                    f"central answered {response.status_code} ({known_code(problem.code)})",
                     _retry_after(response),
                 )
             raise Refused(problem)
@@ -458,10 +498,12 @@ class Round:
                     outbox.put_cursor(self.store, name, str(count + 1))
                     # the clerk's sync screen and central's fleet page show the last one
                     stamp = iso(max(self.store.clock.wall_ms(), self.store.clock.floor_ms))
-                    problem = f"{stamp} {self.report.error}"[: c.MAX_ALERT_TEXT]
+                    problem = printable(f"{stamp} {self.report.error}")[: c.MAX_ALERT_TEXT]
                     self.store.put_meta(LAST_ERROR, problem)
+                    self.store.put_meta(LAST_ERROR_CODE, self.report.error_code)
                 elif self.report.done:
                     self.store.put_meta(LAST_ERROR, "")
+                    self.store.put_meta(LAST_ERROR_CODE, "")
             # After the cursor, so the summary carries this round's clock offset; not when
             # the link is down (one more doomed request) or the daemon is stopping.
             if self.report.error_code != "unreachable" and not self.link.stop.is_set():

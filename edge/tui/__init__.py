@@ -11,9 +11,11 @@ def run(
     lang: str = "vi",
     inbox: Path | None = None,
     sign_in: tuple[str, str] | None = None,
-) -> None:
-    """Start the UI on a terminal; returns when the clerk quits.
+) -> int:
+    """Start the UI on a terminal; returns the exit status when the clerk quits.
 
+    Non-zero when the app stopped on an error (Textual has printed its traceback), so a
+    supervisor or a script sees the crash instead of a clean exit.
     ``sign_in`` (clerk, password) opens the desk already signed in: for ``make demo``.
     """
     from edge.tui.i18n import set_language
@@ -28,6 +30,8 @@ def run(
     try:
         if sign_in is not None:
             office.sign_in(*sign_in)
-        EdgeApp(office).run()
+        app = EdgeApp(office)
+        app.run()
     finally:
         office.close()
+    return app.return_code or 0

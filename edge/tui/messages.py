@@ -70,6 +70,40 @@ QUARANTINE = {
     "unreadable": N_("The file cannot be read: check the scanner folder, or scan again."),
 }
 
+SYNC_PROBLEM_DEFAULT = N_(
+    "Central refused what the box sent; nothing is lost. Call regional IT if this stays."
+)
+_AWAY = N_("Central cannot be reached now: the box keeps everything and tries again by itself.")
+_BUSY = N_("Central is busy or briefly down: the box tries again by itself.")
+_NOT_KNOWN = N_("Central does not recognise this box: call regional IT.")
+
+SYNC_PROBLEMS = {
+    "unreachable": _AWAY,
+    "busy": _BUSY,
+    "unavailable": _BUSY,
+    "rate_limited": _BUSY,
+    "too_slow": _BUSY,
+    "internal": _BUSY,
+    "unauthenticated": _NOT_KNOWN,
+    "unknown_device": _NOT_KNOWN,
+    "bad_signature": _NOT_KNOWN,
+    "token_invalid": _NOT_KNOWN,
+    "token_used": _NOT_KNOWN,
+    "wrong_office": _NOT_KNOWN,
+    "device_revoked": N_("Central no longer accepts this box: call regional IT."),
+    "stale_time": N_("The box's clock is wrong: call regional IT."),
+    "dossier_claimed": N_(
+        "Another office's box holds one of these dossier codes: call regional IT."
+    ),
+    "sync_state": N_("Sync is not set up on this box: call regional IT."),
+}
+"""The clerk's sentence for a failed sync round, by its stable code (``sync.last_error_code``).
+
+Never central's own words: a problem body is not signed, so whatever answers at
+central's URL could write anything there ("call this number now"). Its text stays
+for the technician, escaped, in the sync screen's technical details.
+"""
+
 FIELDS = {
     "code": N_("Dossier code"),
     "procedure": N_("Procedure"),
@@ -218,6 +252,10 @@ def flag_label(flag: str) -> str:
 
 def quarantine_label(reason: str) -> str:
     return _(QUARANTINE[reason]) if reason in QUARANTINE else reason
+
+
+def sync_problem(code: str | None) -> str:
+    return _(SYNC_PROBLEMS.get(code or "", SYNC_PROBLEM_DEFAULT))
 
 
 def field_label(name: str) -> str:

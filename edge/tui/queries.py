@@ -40,6 +40,9 @@ class SyncState:
     enrolled_at: str | None
     last_ok: str | None
     last_error: str | None
+    """For the technician: may quote central's unsigned text (escaped by sync)."""
+    last_error_code: str | None
+    """The failed round's stable code: what the clerk is told is chosen from it."""
     batches_waiting: int
     events_waiting: int
     cursors: tuple[tuple[str, str], ...]
@@ -94,6 +97,7 @@ def sync_state(store: Store) -> SyncState:
         enrolled_at,
         last_ok,
         store.meta("sync.last_error") or None,
+        store.meta("sync.last_error_code") or None,
         batches,
         events_waiting,
         cursors,

@@ -1,4 +1,8 @@
-"""Small modal dialogs: confirm, ask for one value, pick a procedure, look at a page."""
+"""Small modal dialogs: confirm, ask for one value, pick a procedure, look at a page.
+
+Questions and titles carry data (file names, codes, citizens' and procedures' names):
+they are ``Plain`` lines and ``plain`` options, never markup.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, OptionList, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from edge.printable import printable
 from edge.tui.catalogue import Catalogue
 from edge.tui.i18n import N_, _, number
-from edge.tui.widgets.common import Field, StatusLine, translate_bindings
+from edge.tui.widgets.common import Field, Plain, StatusLine, plain, translate_bindings
 from edge.tui.widgets.preview import HalfBlockView, PagePreview
 
 
@@ -53,7 +58,7 @@ class ConfirmDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-title")
+            yield Plain(self.question, classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(_("Cancel"), id="no", compact=True)
                 yield Button(
@@ -78,8 +83,8 @@ class PromptDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="dialog-title")
-            yield Label(self.label)
+            yield Plain(self.title_text, classes="dialog-title")
+            yield Label(self.label, markup=False)
             yield Field(value=self.value, id="value", compact=True, max_length=100)
         yield Footer(compact=True, show_command_palette=False)
 
@@ -105,14 +110,14 @@ class ProcedurePicker(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="picker-box"):
-            yield Static(_("Choose the procedure"), classes="dialog-title")
+            yield Plain(_("Choose the procedure"), classes="dialog-title")
             yield Field(
                 value=self.query_text,
                 placeholder=_("Type part of the name or code, e.g. khai sinh"),
                 id="filter",
                 compact=True,
             )
-            yield OptionList(id="choices")
+            yield OptionList(id="choices", markup=False)
             yield StatusLine("", id="count")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -125,7 +130,8 @@ class ProcedurePicker(Dialog):
         choices = self.query_one(OptionList)
         choices.clear_options()
         for procedure in found:
-            choices.add_option(Option(f"{procedure.code}  {procedure.name}", id=procedure.code))
+            prompt = plain(f"{procedure.code}  {procedure.name}")
+            choices.add_option(Option(prompt, id=procedure.code))
         if found:
             choices.highlighted = 0
         self.query_one("#count", StatusLine).say(
@@ -173,7 +179,7 @@ class PreviewDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="preview-box"):
-            yield Static(self.title_text, classes="dialog-title")
+            yield Plain(self.title_text, classes="dialog-title")
             yield PagePreview()
         yield Footer(compact=True, show_command_palette=False)
 
@@ -192,13 +198,11 @@ class HandBackDialog(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(
-                _("Hand back result {code}").format(code=self.code), classes="dialog-title"
-            )
-            yield Static(_("Citizen: {name}").format(name=self.citizen or "—"))
-            yield Static(_("Procedure: {name}").format(name=self.procedure or "—"), classes="muted")
+            yield Plain(_("Hand back result {code}").format(code=self.code), classes="dialog-title")
+            yield Plain(_("Citizen: {name}").format(name=self.citizen or "—"))
+            yield Plain(_("Procedure: {name}").format(name=self.procedure or "—"), classes="muted")
             yield Label(_("Received by (full name)"))
-            yield Field(value=self.citizen, id="receiver", compact=True, max_length=100)
+            yield Field(value=printable(self.citizen), id="receiver", compact=True, max_length=100)
             yield Label(_("Number of the ID paper shown (CCCD, passport)"))
             yield Field(id="receiver_id", compact=True, max_length=20)
             yield StatusLine(

@@ -27,13 +27,14 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from edge.desk import COMPLETE, MERGED, UNASSIGNED, DeskError, clean_details, parse_date
+from edge.printable import printable
 from edge.tui.i18n import N_, _, day, local_time, ngettext
 from edge.tui.messages import field_label, flag_label, portal_label, status_label
 from edge.tui.queries import pages as page_rows
 from edge.tui.queries import previous_dossier
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import ConfirmDialog, PreviewDialog, ProcedurePicker, PromptDialog
-from edge.tui.widgets.common import Field, translate_bindings
+from edge.tui.widgets.common import Field, Plain, translate_bindings
 from edge.tui.widgets.preview import PagePreview, page_image
 from edge.tui.widgets.review import (
     CardFound,
@@ -115,10 +116,10 @@ class DossierScreen(DeskScreen):
                         yield Label(field_label(name))
                         yield Field(id=name, compact=True, max_length=_MAX.get(name, 100))
                     if name == "procedure":
-                        yield Static("", id="procedure-name")
-                yield Static("", id="info")
+                        yield Plain("", id="procedure-name")
+                yield Plain("", id="info")
             with Vertical(id="side"):
-                yield Static("", id="pages-title")
+                yield Plain("", id="pages-title")
                 yield PageList(id="pages")
                 yield PagePreview(id="preview")
 
@@ -149,7 +150,7 @@ class DossierScreen(DeskScreen):
                 if name == "appointment" and value:
                     parsed = parse_date(value)
                     value = parsed.strftime("%d/%m/%Y") if parsed else value
-                field.value = value
+                field.value = printable(value)
                 field.disabled = not self.editable or (name == "code" and bool(self.row["code"]))
         finally:
             self._loading = False
@@ -217,7 +218,7 @@ class DossierScreen(DeskScreen):
                     code=(target["code"] if target else "") or _("(no code)")
                 )
             )
-        self.query_one("#info", Static).update(" · ".join(parts))
+        self.query_one("#info", Plain).update(" · ".join(parts))
 
     def _show_procedure(self) -> None:
         code = self.query_one("#procedure", Input).value.strip()
@@ -225,7 +226,7 @@ class DossierScreen(DeskScreen):
         label = (
             found.name if found else (_("F2: choose from the catalogue") if self.editable else "")
         )
-        self.query_one("#procedure-name", Static).update(label)
+        self.query_one("#procedure-name", Plain).update(label)
 
     def load_pages(self, keep: str | None = None) -> None:
         self._pages = page_rows(self.office.store, self.dossier_id)
@@ -237,11 +238,10 @@ class DossierScreen(DeskScreen):
             if page["dpi"]:
                 label.append(f" {int(page['dpi'])} dpi", style="dim")
             if page["flags"]:
-                label.append(
-                    " ⚠ " + ", ".join(flag_label(f) for f in page["flags"]), style="yellow"
-                )
+                flags = ", ".join(flag_label(f) for f in page["flags"])
+                label.append(" ⚠ " + printable(flags), style="yellow")
             page_list.add_option(Option(label, id=page["id"]))
-        self.query_one("#pages-title", Static).update(
+        self.query_one("#pages-title", Plain).update(
             ngettext("{n} page", "{n} pages", len(self._pages)).format(n=len(self._pages))
         )
         if self._pages:
@@ -772,7 +772,7 @@ class DossierScreen(DeskScreen):
         """Open the dossier that now holds the pages, in place of this one."""
         self.app.pop_screen()
         self.edge.open_dossier(dossier_id)
-        self.app.notify(message, markup=False, timeout=6)
+        self.app.notify(printable(message), markup=False, timeout=6)
 
 
 _MAX = {"note": 500, "full_name": 100, "cccd": 20, "phone": 20, "birth_year": 4, "appointment": 10}

@@ -16,6 +16,7 @@ from edge.tui.i18n import N_, _, language, local_time, number
 from edge.tui.messages import update_attention, update_label
 from edge.tui.queries import Glance, glance
 from edge.tui.screens.base import DeskScreen
+from edge.tui.widgets.common import plain_text
 
 
 def _size(n: int | None) -> str:
@@ -76,7 +77,9 @@ class HomeScreen(DeskScreen):
         table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         table.add_column(justify="right", no_wrap=True)
         for label, value, attention in rows:
-            table.add_row(label, Text(value, style="bold yellow" if attention else "bold"))
+            table.add_row(
+                plain_text(label), plain_text(value, "bold yellow" if attention else "bold")
+            )
         return table
 
     def _desk(self, g: Glance) -> Table:

@@ -4,6 +4,9 @@ Retry puts the sealed original back into the scanner folder, so capture reads
 it again (after an update fixed a reader, or a limit was raised). Discard
 needs a confirmation and is recorded in the audit log; the sealed original is
 kept until retention purges it.
+
+Whoever can write to the scanner folder chose the names shown here: they appear
+only in ``Plain`` lines and list cells (never markup, control characters visible).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Static
 
 from edge.desk import DeskError
 from edge.tui.i18n import N_, _, local_time, number
@@ -21,6 +23,7 @@ from edge.tui.messages import quarantine_label
 from edge.tui.queries import quarantine_rows
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import ConfirmDialog
+from edge.tui.widgets.common import Plain
 from edge.tui.widgets.dossier_list import Column, DossierList, ListSource
 
 
@@ -49,7 +52,7 @@ class QuarantineScreen(DeskScreen):
             choose=_("Retry"),
             id="list",
         )
-        yield Static("", id="why")
+        yield Plain("", id="why")
 
     def on_mount(self) -> None:
         self.query_one(DossierList).focus()
@@ -65,7 +68,7 @@ class QuarantineScreen(DeskScreen):
     @on(DossierList.Highlighted)
     def _why(self, event: DossierList.Highlighted) -> None:
         row = event.row
-        self.query_one("#why", Static).update(quarantine_label(row["reason"]) if row else "")
+        self.query_one("#why", Plain).update(quarantine_label(row["reason"]) if row else "")
 
     @on(DossierList.Chosen)
     def _chosen(self) -> None:

@@ -21,7 +21,7 @@ from edge import __version__
 from edge.desk import DeskError
 from edge.tui.i18n import N_, _
 from edge.tui.messages import explain
-from edge.tui.widgets.common import Field, StatusLine, translate_bindings
+from edge.tui.widgets.common import Field, Plain, StatusLine, translate_bindings
 
 if TYPE_CHECKING:
     from edge.tui.app import EdgeApp
@@ -63,7 +63,7 @@ class SignInScreen(Screen[Any]):
         with Center(), Vertical(id="box"):
             heading = _("Screen locked") if self.locked_by else _("Sign in")
             yield Static(heading, id="heading")
-            yield Static(
+            yield Plain(
                 _("Post office {office} · Commune Edge {version}").format(
                     office=office.office_code, version=__version__
                 ),

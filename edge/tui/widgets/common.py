@@ -1,13 +1,26 @@
-"""Small shared pieces: translated key hints, a form field, the navigation bar."""
+"""Small shared pieces: translated key hints, a form field, the navigation bar, plain text.
+
+Data the screens show (file names, codes and texts read from paper, citizens' names,
+procedure names from reference data, central's answers, configuration values) is
+outside text: it is never parsed as Textual markup, where ``[@click=app.quit]`` in a
+file name would be a button and ``[a="]`` would stop the app, and its control
+characters are made visible (``edge.printable``) before they reach the terminal.
+:class:`Plain` is the widget for lines that carry such data, :func:`plain` and
+:func:`plain_text` the values for the places that take a renderable (options, tables).
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from rich.text import Text
+from textual import events
+from textual.content import Content
 from textual.dom import DOMNode
+from textual.visual import VisualType
 from textual.widgets import Input, Static
 
+from edge.printable import printable
 from edge.tui.i18n import N_, _
 
 NAV_ITEMS: tuple[tuple[str, str, str], ...] = (
@@ -33,12 +46,68 @@ def translate_bindings(node: DOMNode) -> None:
         ]
 
 
+def plain(value: object) -> Content:
+    """``value`` as text that is shown exactly, whatever characters it holds."""
+    return Content(printable(value))
+
+
+def plain_text(value: object, style: str = "") -> Text:
+    """``plain`` for Rich renderables (table cells, where a string would be markup)."""
+    return Text(printable(value), style=style)
+
+
+class Plain(Static):
+    """A Static whose strings are shown as they are: never markup, control characters visible.
+
+    A translated sentence with data formatted into it is a string like any other, so
+    every line that may carry outside data is a Plain (titles, status lines, dialogs).
+    """
+
+    def __init__(
+        self,
+        content: VisualType = "",
+        *,
+        expand: bool = False,
+        shrink: bool = False,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(
+            _shown(content),
+            expand=expand,
+            shrink=shrink,
+            markup=False,
+            name=name,
+            id=id,
+            classes=classes,
+            disabled=disabled,
+        )
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        super().update(_shown(content), layout=layout)
+
+
+def _shown(content: VisualType) -> VisualType:
+    return plain(content) if isinstance(content, str) else content
+
+
 class Field(Input):
-    """A one-line form field; its cursor does not blink in headless runs (stable snapshots)."""
+    """A one-line form field; its cursor does not blink in headless runs (stable snapshots).
+
+    Pasted text is outside text: its control characters are made visible rather than
+    typed into the value, where the field would echo them to the terminal.
+    """
 
     def on_mount(self) -> None:
         if self.app.is_headless:
             self.cursor_blink = False
+
+    def _on_paste(self, event: events.Paste) -> None:
+        # Textual calls this before Input's own handler, which inserts the (first line of) text
+        lines = event.text.splitlines()
+        event.text = printable(lines[0]) if lines else ""
 
 
 class NavBar(Static):
@@ -63,7 +132,7 @@ class NavBar(Static):
         return line
 
 
-class Title(Static):
+class Title(Plain):
     """The screen's title line, with a count or context on the right."""
 
     DEFAULT_CSS = """
@@ -71,7 +140,7 @@ class Title(Static):
     """
 
 
-class StatusLine(Static):
+class StatusLine(Plain):
     """One line for what just happened or what went wrong, and what to do next."""
 
     DEFAULT_CSS = """

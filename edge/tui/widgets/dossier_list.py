@@ -4,6 +4,10 @@ Only the rows on screen are drawn, and rows are fetched from the database a
 block at a time (the source answers count and rows by offset), so memory and
 the time of a key press do not grow with the table. A DataTable would build a
 row object for every dossier first.
+
+Cells are written to the terminal as segments, never parsed as markup; what they hold
+(file names, codes read from paper, citizens' names) is outside text, so each goes
+through ``edge.printable`` first.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from edge.printable import printable
 from edge.tui.i18n import N_
 from edge.tui.widgets.common import translate_bindings
 
@@ -173,7 +178,8 @@ class DossierList(ScrollView, can_focus=True):
 
     def _line(self, cells: list[str], width: int) -> str:
         parts = []
-        for column, size, value in zip(self.columns, self._widths(width), cells, strict=True):
+        for column, size, cell in zip(self.columns, self._widths(width), cells, strict=True):
+            value = printable(cell)
             if cell_len(value) > size:
                 value = set_cell_size(value, max(0, size - 1)) + "…"
             pad = " " * (size - cell_len(value))
@@ -191,7 +197,8 @@ class DossierList(ScrollView, can_focus=True):
         if self.total == 0:
             if y == 1:
                 style = self.get_component_rich_style("dossier-list--empty")
-                return Strip([Segment(set_cell_size(" " + self.empty, width), style)], width)
+                empty = set_cell_size(" " + printable(self.empty), width)
+                return Strip([Segment(empty, style)], width)
             return Strip.blank(width, base)
         row = self.row(index)
         if row is None:

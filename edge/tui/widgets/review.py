@@ -2,9 +2,9 @@
 
 Texts shown here were printed on paper the box scanned (barcodes, QR codes): they are
 hostile input. They become plain ``rich.text.Text`` (never parsed as markup, so
-``[@click=app.quit]`` is only characters), with control and format characters replaced
-and each cut to a line; texts capture marked as personal (a portal link carrying a
-citizen's ID number) stay hidden until the clerk asks to see them.
+``[@click=app.quit]`` is only characters), with control and format characters made
+visible (``edge.printable``) and each cut to a line; texts capture marked as personal
+(a portal link carrying a citizen's ID number) stay hidden until the clerk asks to see them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static
 
+from edge.printable import printable
 from edge.symbols import IdCard, parse_id_card
 from edge.tui.i18n import N_, _, ngettext
 from edge.tui.messages import id_card_warning, review_why, symbology_label
@@ -28,22 +29,15 @@ from edge.tui.widgets.common import Field, translate_bindings
 SHOWN_CANDIDATES = 3
 """Candidate lines in the panel; more are counted, not listed (80×24 leaves no room)."""
 
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-"""Control, format (bidi overrides, zero-width), surrogate, private, unassigned, separators."""
-
 
 def safe_text(value: object, limit: int = 120) -> str:
     """A scanned text fit for one line of the screen: nothing in it acts, nothing hides.
 
-    Escape sequences, bidi overrides and zero-width characters are replaced by U+FFFD
-    (so a text cannot move the cursor, colour the terminal or read differently than it
-    is), and a long text is cut with an ellipsis.
+    Escape sequences, bidi overrides and zero-width characters are shown as their escapes
+    (``edge.printable``: a text cannot move the cursor, colour the terminal or read
+    differently than it is), and a long text is cut with an ellipsis.
     """
-    text = str(value)[: limit * 2]
-    clean = "".join(
-        "\ufffd" if unicodedata.category(ch) in UNSAFE_CATEGORIES else ch for ch in text
-    )
-    clean = unicodedata.normalize("NFC", clean)
+    clean = printable(unicodedata.normalize("NFC", str(value)[: limit * 2]))
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
