@@ -20,7 +20,7 @@ from edge import samples
 from edge.store import Store
 from edge.update.selftest import read_heartbeat
 from tests.syncutil import CentralServer
-from tests.update_support import Box, releases, run_edge
+from tests.update_support import Box, hanging_release, releases, run_edge
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def _admin(*args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _update(box: Box, source: str, timeout: float = 90):
+def _update(box: Box, source: str, timeout: float = 120, probation: float = 6):
     return box.edge(
         "update",
         "--state",
@@ -52,6 +52,8 @@ def _update(box: Box, source: str, timeout: float = 90):
         " ".join(box.restart),
         "--health-timeout",
         "60",
+        "--probation",
+        str(probation),
         timeout=timeout,
     )
 
@@ -121,7 +123,11 @@ def test_boxes_on_1_0_take_release_and_config_over_http_and_from_usb(
                 "job_idle_seconds": "o/H29/config.json",
             }
             assert config["metadata"]["roles"]["province-H29"] >= 1
-            assert read_heartbeat(box.state)["version"] == "1.1"
+            beat = read_heartbeat(box.state)
+            assert beat["version"] == "1.1"
+            # confirmed only after its daemon kept beating through the probation
+            assert beat["beats"] >= 3, beat
+            assert not (box.state / "run" / "probation").exists()
             types = _events(box.state)
             assert {"update.applied", "release.installing", "release.installed"} <= set(types)
 
@@ -186,6 +192,51 @@ def test_release_failing_its_health_check_is_rolled_back_and_the_box_keeps_captu
         assert code in codes, (box.log.read_text()[-3000:], codes)
 
         # the failed release is not retried on the next check
+        done = _update(box, str(stick))
+        assert done.returncode == 1
+        assert "failed on this box before" in done.stderr
+        assert _config(box)["version"] == "1.1"
+    finally:
+        box.stop()
+
+
+def test_a_release_that_hangs_after_starting_is_rolled_back_during_its_probation(
+    tmp_path: Path, repo: Path
+) -> None:
+    """Issue 16, item 6: 1.3 comes up, beats, passes its self-test, then its main loop
+    hangs. It used to be confirmed at once and left hanging (under systemd, restarted by
+    the watchdog for ever); now its probation sees the beat go stale and rolls back."""
+    built = releases()
+    _admin(
+        "release",
+        "--repo",
+        str(repo),
+        "--version",
+        "1.3",
+        "--wheels",
+        str(hanging_release("1.3")),
+        "--allow-incomplete",
+    )
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    _admin("usb", "--repo", str(repo), "--out", str(stick))
+    box = Box(tmp_path / "box", "H29.01", repo / "metadata" / "1.root.json", built["1.1"])
+    try:
+        box.start_daemon("1.1")
+        done = _update(box, str(stick), probation=40, timeout=240)
+        assert done.returncode == 1, done.stdout + done.stderr
+        line = done.stderr.strip().splitlines()[-1]
+        assert "the daemon of 1.3 stopped beating" in line, line
+        assert "probation" in line
+        config = _config(box)
+        assert config["version"] == "1.1"
+        assert config["release"]["bad"] == ["1.3"]
+        assert config["release"]["phase"] == "idle"
+        assert "release.rolled_back" in _events(box.state)
+        assert read_heartbeat(box.state)["version"] == "1.1"
+        assert not (box.state / "run" / "probation").exists()
+
+        # marked bad: the next check does not install it again
         done = _update(box, str(stick))
         assert done.returncode == 1
         assert "failed on this box before" in done.stderr

@@ -89,6 +89,8 @@ def test_a_complete_release_installs_and_runs_with_no_network(
             " ".join(box.restart),
             "--health-timeout",
             "90",
+            "--probation",
+            "10",
         ]
         done = subprocess.run(
             _offline(*update),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.update import UpdateError, bundle
+from edge.update import UpdateError, bundle, sandbox
 from edge.update.install import Installer
 from tests.update_support import releases
 
@@ -134,3 +134,63 @@ def test_a_failed_health_check_rolls_back_and_marks_the_release_bad(
 def test_install_is_refused_on_a_root_that_is_not_managed(tmp_path: Path) -> None:
     with pytest.raises(UpdateError, match="not managed"):
         _installer(tmp_path / "empty").install(releases()["1.1"], "1.1")
+
+
+TAMPER = """
+import json, sys
+from pathlib import Path
+root, state = Path(sys.argv[1]), Path(sys.argv[2])
+tries = {
+    "journal": lambda: (root / "install-journal.json").write_text("{}"),
+    "previous release": lambda: (root / "releases" / "1.0" / "planted.py").write_text("x"),
+    "own files": lambda: (root / "releases" / "1.1" / "release.json").write_text("{}"),
+    "current": lambda: (root / "current").unlink(),
+}
+outcome = {}
+for name, attempt in tries.items():
+    try:
+        attempt()
+        outcome[name] = "written"
+    except OSError as exc:
+        outcome[name] = type(exc).__name__
+(state / "tamper.json").write_text(json.dumps(outcome))
+"""
+
+
+def test_the_self_test_cannot_write_the_release_root(tmp_path: Path, template: Path) -> None:
+    """Issue 16, item 10: the self-test is the new release's code (a .pth in one of its
+    wheels runs in it); it may write the box's state, never the previous release, the
+    journal or its own files."""
+    try:
+        sandbox.abi()
+    except sandbox.SandboxUnavailable as exc:
+        pytest.skip(f"this kernel has no Landlock, so the self-test runs unfenced: {exc}")
+    root = tmp_path / "opt"
+    shutil.copytree(template, root, symlinks=True)
+    state = tmp_path / "state"
+    state.mkdir()
+    journal = (root / "install-journal.json").read_text()
+    tamper = [sys.executable, "-c", TAMPER, str(root), str(state)]
+    installer = Installer(root, state, health=tamper, python=sys.executable)
+    outcome = installer.install(releases()["1.1"], "1.1")
+    assert outcome.status == "installed", outcome
+    assert json.loads((state / "tamper.json").read_text()) == {
+        "journal": "PermissionError",
+        "previous release": "PermissionError",
+        "own files": "PermissionError",
+        "current": "PermissionError",
+    }
+    assert not (root / "releases" / "1.0" / "planted.py").exists()
+    assert json.loads((root / "releases" / "1.1" / "release.json").read_text())["version"] == "1.1"
+    after = json.loads((root / "install-journal.json").read_text())
+    assert after != json.loads(journal) and after["current"] == "1.1"
+    assert after["fence"].startswith("Landlock ABI")
+    assert _current(root) == "1.1"
+
+
+@pytest.mark.parametrize("unit", ["edge-update.service", "edge-update-usb.service"])
+def test_updater_units_let_the_fence_be_built(unit: str) -> None:
+    text = (Path(__file__).resolve().parent.parent / "systemd" / unit).read_text()
+    assert "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self" in (
+        text
+    )

@@ -8,16 +8,19 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from packaging.tags import sys_tags
 from tuf.api.metadata import Metadata
 
+from edge import __version__
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
@@ -31,9 +34,11 @@ from edge.update import (
 from edge.update.apply import activate_pending, reference_data
 from edge.update.client import CountingFetcher, DirectoryFetcher, pin_root, resolve_source
 from edge.update.cycle import Options, update_once
+from edge.update.expiry import served_root_expiry
 from edge.update.install import Installer
 from edge.update.repository import AdminRepo
 from edge.update.schedule import UpdateHook
+from edge.update.selftest import read_heartbeat, watch_probation, write_heartbeat
 from edge.vault import Keyring, VaultError
 from tests.update_support import PASSWORD, provisioned, run_edge, serve
 
@@ -295,6 +300,71 @@ def test_the_daemon_hook_checks_sticks_when_inserted_and_central_on_schedule(
     assert spawned[-1] == ["--from", "http://central/updates"]
 
 
+def test_the_daemon_hook_beats_every_second_only_while_a_release_is_on_probation(
+    tmp_path: Path,
+) -> None:
+    now = [1000.0]
+    hook = UpdateHook(tmp_path, Settings(), spawn=lambda a: None, clock=lambda: now[0])
+    hook.started()
+    first = read_heartbeat(tmp_path)
+    now[0] += 5
+    hook.tick()
+    assert read_heartbeat(tmp_path) == first  # no probation: the SD card is spared
+    (tmp_path / "run" / "probation").touch()
+    for _ in range(3):
+        now[0] += 1
+        hook.tick()
+    beat = read_heartbeat(tmp_path)
+    assert beat["beats"] == 3 and beat["nonce"] == first["nonce"]
+    assert beat["mono"] > first["mono"]
+
+
+def _reaped_pid() -> int:
+    """The pid of a process that has exited and been reaped: a daemon that crashed."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_probation_ends_in_a_reason_when_the_daemon_restarts_dies_or_hangs(
+    tmp_path: Path,
+) -> None:
+    """A watchdog restart shows as another process (another nonce), a crash as a dead pid,
+    a hang as a stale beat; a daemon beating all along passes."""
+    write_heartbeat(tmp_path, nonce="first", beats=1)
+    seen = read_heartbeat(tmp_path)
+    assert seen is not None
+    restart = threading.Timer(0.3, lambda: write_heartbeat(tmp_path, nonce="second"))
+    restart.start()
+    reason = watch_probation(tmp_path, __version__, seen, time.monotonic() + 20, 10)
+    restart.join()
+    assert reason is not None and "restarted" in reason and "watchdog" in reason, reason
+
+    crashed = {**seen, "pid": _reaped_pid()}
+    (tmp_path / "run" / "daemon.json").write_text(json.dumps(crashed))
+    reason = watch_probation(tmp_path, __version__, crashed, time.monotonic() + 20, 10)
+    assert reason is not None and "stopped" in reason, reason
+
+    write_heartbeat(tmp_path, nonce="steady")
+    seen = read_heartbeat(tmp_path)
+    assert seen is not None
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(0.2):
+            write_heartbeat(tmp_path, nonce="steady")
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        assert watch_probation(tmp_path, __version__, seen, time.monotonic() + 2, 1) is None
+    finally:
+        stop.set()
+        beater.join()
+    reason = watch_probation(tmp_path, __version__, seen, time.monotonic() + 5, 1)
+    assert reason is not None and "stopped beating" in reason, reason
+
+
 def test_the_daemon_hook_checks_at_once_when_central_says_it_serves_newer_metadata(
     tmp_path: Path, repo: AdminRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -466,3 +536,37 @@ def test_custodians_in_different_places_sign_a_staged_root_one_after_another(
     report = _update(state, repo.export(tmp_path / "served"))
     assert report.status in ("updated", "up-to-date"), report
     assert report.metadata["roles"]["root"] == 2
+
+
+def test_root_expiry_is_shown_and_warned_months_ahead(tmp_path: Path) -> None:
+    """Issue 16, item 7: publishing never re-signs root (its keys are with custodians), so
+    its end is announced 90 days ahead: in `edge admin status` and to central's fleet page."""
+    made = datetime.now(UTC).replace(microsecond=0) - timedelta(days=300)
+    AdminRepo.create(tmp_path / "repo", now=lambda: made)
+    today = made + timedelta(days=300, hours=1)
+    repo = AdminRepo(tmp_path / "repo", now=lambda: today)
+    ends = made + timedelta(days=365)
+    status = repo.status()
+    assert status["root_expires"] == ends.isoformat().replace("+00:00", "Z")
+    root_lines = [line for line in status["warnings"] if line.startswith("root ")]
+    assert root_lines == [
+        f"root v1 expires on {ends:%Y-%m-%d}, in 64 day(s): the root key custodians must sign "
+        "a new root before then (edge admin rotate --role root, then publish), or every box "
+        "refuses every update"
+    ]
+    done = run_edge("admin", "status", "--repo", str(repo.path))
+    assert done.returncode == 0, done.stderr
+    assert f"edge: warning: root v1 expires on {ends:%Y-%m-%d}" in done.stderr
+
+    # central's fleet page reads the root it serves to boxes
+    central = tmp_path / "central"
+    assert served_root_expiry(central) is None
+    repo.export(central / "updates")
+    served = served_root_expiry(central, now=today)
+    assert served is not None and served.days_left == 64 and served.warning == root_lines[0]
+    assert served.as_dict()["expires"] == status["root_expires"]
+
+    # a root with more than 90 days left is not a warning
+    fresh = AdminRepo.create(tmp_path / "fresh")
+    assert not [line for line in fresh.warnings() if line.startswith("root ")]
+    assert served_root_expiry(central, now=made).warning is None

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +378,54 @@ def test_an_offer_is_resumed_by_name_and_verified_again(
     assert _served(central)["metadata/timestamp.json"] == files["timestamp.json"]
     again = httpx.post(url, json={"resume": name})
     assert again.status_code == 404  # published: nothing pending any more
+
+
+def test_a_province_key_kept_by_its_team_stops_no_other_province(tmp_path: Path) -> None:
+    """Issue 16, item 8: H29's key is with H29's team, as the docs intend. Near and past its
+    role's expiry, `usb` and `publish` for everyone else still work (H29 gets a warning),
+    central serves the rest of the fleet, and only H29's boxes refuse."""
+    founded = datetime.now(UTC).replace(microsecond=0) - timedelta(days=125)
+    repo = AdminRepo.create(tmp_path / "repo", now=lambda: founded)
+    repo.delegate("H29")
+    repo.delegate("H30")
+    team = tmp_path / "h29-team"
+    team.mkdir()
+    for keyid in repo.targets_md().signed.delegations.roles["province-H29"].keyids:
+        (repo.keys_dir / f"{keyid}.pem").rename(team / f"{keyid}.pem")
+    repo = AdminRepo(repo.path)
+    repo.set_config({"min_dpi": 250})
+    trust = repo.metadata_dir / "1.root.json"
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    done = run_edge("admin", "usb", "--repo", str(repo.path), "--out", str(stick))
+    assert done.returncode == 0, done.stderr
+    assert "warning: province-H29 v1 expired on" in done.stderr
+    assert "only that province's boxes are affected" in done.stderr
+    status = run_edge("admin", "status", "--repo", str(repo.path))
+    assert status.returncode == 0, status.stderr
+    assert any("province-H29" in line for line in json.loads(status.stdout)["warnings"])
+    h29 = provisioned(tmp_path / "h29", trust, "H29.01")
+    report = update_once(h29, Options(source=str(stick)))
+    assert report.status == "refused" and "province-H29" in report.reason, report
+    assert "expired" in report.reason
+
+    with CentralServer(tmp_path / "central") as server:
+        assert _trust(server.central.data, trust).returncode == 0
+        done = run_edge("admin", "publish", "--repo", str(repo.path), "--central", server.url)
+        assert done.returncode == 0, done.stderr
+        assert "warning: province-H29" in done.stderr
+        source = f"{server.url}/updates"
+        h30 = provisioned(tmp_path / "h30", trust, "H30.01")
+        assert update_once(h30, Options(source=source)).status == "updated"
+        # central never served H29's expired role (a box would refuse it): H29 waits
+        report = update_once(h29, Options(source=source))
+        assert report.status != "updated" and "o/H29/" in report.reason, report
+
+    # H29's team brings its key: the role is re-signed and H29's boxes take updates again
+    done = run_edge(
+        "admin", "usb", "--repo", str(repo.path), "--out", str(stick), "--key-dir", str(team)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "province-H29" not in done.stderr
+    assert update_once(h29, Options(source=str(stick))).status == "updated"

@@ -39,6 +39,23 @@ PROJECT = Path(__file__).resolve().parent.parent
 PASSWORD = "mat-khau-thu-nghiem"
 RESTART = Path(__file__).resolve().parent / "update_restart.py"
 SABOTAGE = '\n\ndef cover_page(*args, **kwargs):\n    raise RuntimeError("broken release")\n'
+HANG = """
+
+import time as _hang_time
+
+_hang_from = _hang_time.monotonic() + {after}
+_tick_before_the_hang = Daemon._tick
+
+
+def _tick_that_hangs(self, updates):
+    # the main loop of a release that starts well and hangs soon after (issue 16, item 6)
+    if _hang_time.monotonic() > _hang_from:
+        _hang_time.sleep(3600)
+    return _tick_before_the_hang(self, updates)
+
+
+Daemon._tick = _tick_that_hangs
+"""
 
 
 def _uv() -> str | None:
@@ -52,8 +69,11 @@ def _uv() -> str | None:
     return None
 
 
-def build_wheel(version: str, out: Path, *, sabotage: bool = False) -> Path:
-    """A wheel of this project at ``version`` (optionally with a broken capture)."""
+def build_wheel(
+    version: str, out: Path, *, sabotage: bool = False, hang_after: float | None = None
+) -> Path:
+    """A wheel of this project at ``version`` (optionally with a broken capture, or a
+    daemon whose main loop hangs ``hang_after`` seconds after it starts)."""
     src = out / f"src-{version}"
     shutil.copytree(
         PROJECT / "edge", src / "edge", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -70,6 +90,9 @@ def build_wheel(version: str, out: Path, *, sabotage: bool = False) -> Path:
     if sabotage:
         with (src / "edge" / "samples.py").open("a", encoding="utf-8") as fh:
             fh.write(SABOTAGE)
+    if hang_after is not None:
+        with (src / "edge" / "daemon.py").open("a", encoding="utf-8") as fh:
+            fh.write(HANG.format(after=hang_after))
     wheels = out / f"wheels-{version}"
     uv = _uv()
     if uv is not None:
@@ -126,6 +149,14 @@ def releases() -> dict[str, Path]:
         built[f"wheels-{version}"] = wheel.parent
         built[version] = bundle_for(wheel, out)
     return built
+
+
+@functools.cache
+def hanging_release(version: str = "1.3", after: float = 4.0) -> Path:
+    """Wheels of a release whose daemon comes up, passes its self-test, then hangs."""
+    out = Path(tempfile.mkdtemp(prefix="edge-hanging-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    return build_wheel(version, out, hang_after=after).parent
 
 
 def bundle_for(wheel: Path, out: Path) -> Path:

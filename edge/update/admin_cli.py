@@ -153,19 +153,31 @@ def cmd_admin_custody(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn(lines: list[str]) -> None:
+    """Expiry warnings go to stderr: the command still did its job, someone must act."""
+    for line in lines:
+        print(f"edge: warning: {line}", file=sys.stderr)
+
+
 def cmd_admin_publish(args: argparse.Namespace) -> int:
-    print(_repo(args).publish(args.central))
+    repo = _repo(args)
+    print(repo.publish(args.central))
+    _warn(repo.warnings())
     return 0
 
 
 def cmd_admin_usb(args: argparse.Namespace) -> int:
-    dest = _repo(args).usb(Path(args.out).expanduser())
+    repo = _repo(args)
+    dest = repo.usb(Path(args.out).expanduser())
     print(f"update written to {dest}")
+    _warn(repo.warnings())
     return 0
 
 
 def cmd_admin_status(args: argparse.Namespace) -> int:
-    print(json.dumps(_repo(args).status(), indent=1, ensure_ascii=False))
+    status = _repo(args).status()
+    print(json.dumps(status, indent=1, ensure_ascii=False))
+    _warn(status["warnings"])
     return 0
 
 
@@ -192,7 +204,7 @@ def _box_state(path: str) -> Path:
 
 def _options(args: argparse.Namespace):
     from edge.update.cycle import Options
-    from edge.update.install import default_restart
+    from edge.update.install import PROBATION_SECONDS, default_restart
 
     root = Path(args.root).expanduser() if args.root else default_root()
     if args.restart is not None:
@@ -207,6 +219,7 @@ def _options(args: argparse.Namespace):
         restart=restart,
         python=os.environ.get("EDGE_RELEASE_PYTHON"),
         health_timeout=args.health_timeout,
+        probation=PROBATION_SECONDS if args.probation is None else args.probation,
         retry_bad=args.retry_failed,
     )
 
@@ -404,6 +417,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "inside edge-update.service, else systemctl restart edge.service)",
     )
     p.add_argument("--health-timeout", type=float, default=120.0, help="seconds")
+    p.add_argument(
+        "--probation",
+        type=float,
+        help="seconds a restarted release's daemon must keep beating before the release "
+        "is confirmed (default 360: longer than edge.service's watchdog)",
+    )
     p.add_argument("--trust-root", help="pin the first trusted root (unprovisioned boxes only)")
     p.add_argument("--retry-failed", action="store_true", help="retry a release that failed")
     p.add_argument("--json", action="store_true")

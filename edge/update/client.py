@@ -300,14 +300,18 @@ class UpdateClient:
         floor_ms: int,
         wall_ms: int,
         fetcher: FetcherInterface | None = None,
+        metadata_dir: Path | None = None,
+        targets_dir: Path | None = None,
     ) -> None:
         self.state = state
         self.source = source
         self.floor_ms = floor_ms
         self.wall_ms = wall_ms
         self.reference = datetime.fromtimestamp(max(floor_ms, wall_ms) / 1000, UTC)
-        self.metadata_dir = update_dir(state) / "metadata"
-        self.targets_dir = update_dir(state) / "targets"
+        # other folders only for the conformance suite's client (tests/tuf_conformance), which
+        # names where trusted metadata and downloads must be for it to inspect them
+        self.metadata_dir = metadata_dir or update_dir(state) / "metadata"
+        self.targets_dir = targets_dir or update_dir(state) / "targets"
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
         self.targets_dir.mkdir(parents=True, exist_ok=True)
         inner = fetcher or source.fetcher()

@@ -36,7 +36,7 @@ from edge.update import (
 )
 from edge.update import apply as applying
 from edge.update.client import Source, UpdateClient, resolve_source, update_dir
-from edge.update.install import Installer, InstallOutcome
+from edge.update.install import PROBATION_SECONDS, Installer, InstallOutcome
 from edge.vault import Keyring
 
 EXIT_OK = 0
@@ -51,6 +51,7 @@ class Options:
     restart: list[str] | None = None
     python: str | None = None
     health_timeout: float = 120.0
+    probation: float = PROBATION_SECONDS
     health_command: list[str] | None = None
     retry_bad: bool = False
     wall_ms: Callable[[], int] | None = None
@@ -170,6 +171,7 @@ def installer_for(state: Path, options: Options, source: Source | None = None) -
         probe=source.base if source is not None and source.online else None,
         python=options.python,
         timeout=options.health_timeout,
+        probation=options.probation,
     )
 
 

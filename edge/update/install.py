@@ -20,10 +20,17 @@ States (``phase`` in the journal), and what recovery does after a power cut:
     staged        new release complete, not switched  -> stay on old (folder reused)
     switching     about to swap ``current``           -> old: idle; new: as switched
     switched      on new, restarted, health pending   -> unconfirmed: roll back to old
+    probation     healthy once, watched for a while   -> unconfirmed: roll back to old
     rolling-back  swapping ``current`` back to old    -> finish the swap, restart
 
-A release that fails its health check is marked bad and never retried
-automatically; one interrupted ``MAX_ATTEMPTS`` times before confirming is too.
+Healthy once is not confirmed: a release whose main loop hangs a minute after start
+passes the health check, and systemd's watchdog would then restart it for ever. So a
+release that restarted the daemon stays on probation (``PROBATION_SECONDS``) and is
+confirmed only if that same daemon process kept beating all along
+(``selftest.watch_probation``).
+
+A release that fails its health check or its probation is marked bad and never
+retried automatically; one interrupted ``MAX_ATTEMPTS`` times before confirming is too.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +54,14 @@ from typing import Any
 
 from edge.durable import fsync_dir
 from edge.update import UpdateError, bundle, version_key
-from edge.update.selftest import daemon_running, read_heartbeat, wait_for_daemon
+from edge.update.sandbox import self_test_fence
+from edge.update.selftest import (
+    PROBATION,
+    daemon_running,
+    read_heartbeat,
+    wait_for_daemon,
+    watch_probation,
+)
 
 log = logging.getLogger("edge.update")
 
@@ -57,6 +72,14 @@ CURRENT = "current"
 MAX_ATTEMPTS = 3
 DEFAULT_ROOT = Path("/opt/edge")
 RESTART_REQUEST = Path("/run/edge-update/restart")
+PROBATION_SECONDS = 360.0
+"""How long a new release's daemon must keep beating before it is confirmed: longer than
+edge.service's WatchdogSec (120 s) plus a restart, so a daemon that hangs soon after
+start is seen hung, or restarted by the watchdog, within it."""
+PROBATION_STALE_SECONDS = 120.0
+"""A daemon on probation whose main loop has not come round for this long is hung: the
+same judgement edge.service's WatchdogSec makes."""
+MIN_STALE_SECONDS = 5.0
 
 
 def default_restart() -> list[str]:
@@ -112,6 +135,7 @@ class Installer:
         probe: str | None = None,
         python: str | None = None,
         timeout: float = 120.0,
+        probation: float = PROBATION_SECONDS,
     ) -> None:
         self.root = root
         self.state = state
@@ -124,6 +148,11 @@ class Installer:
         # depend on a folder that pruning will delete
         self.python = python or getattr(sys, "_base_executable", None) or sys.executable
         self.timeout = timeout
+        self.probation = probation
+        self.fence = ""
+        """How the last self-test was fenced (``sandbox``), for the journal."""
+        # a short probation (tests) judges staleness on the same scale
+        self.stale_after = max(MIN_STALE_SECONDS, min(PROBATION_STALE_SECONDS, probation / 2))
 
     # -- what is installed -----------------------------------------------------------
 
@@ -260,9 +289,7 @@ class Installer:
                 command += ["--probe", self.probe]
         remaining = max(1.0, deadline - time.monotonic())
         try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=remaining, check=False
-            )
+            done = self._fenced(command, remaining)
         except subprocess.TimeoutExpired:
             return f"the self-test of {version} did not finish in time"
         except OSError as exc:
@@ -271,6 +298,47 @@ class Installer:
             lines = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
             return f"the self-test of {version} failed: {lines[-1]}"
         return None
+
+    def _fenced(self, command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run the new release's self-test with the least rights that work: it writes the
+        box's state and its own scratch folder, never the release root (``sandbox``)."""
+        with tempfile.TemporaryDirectory(prefix="edge-selftest-") as scratch:
+            fence, self.fence = self_test_fence(self.state, Path(scratch))
+            if fence is None:
+                log.warning(
+                    "the self-test runs %s: a bad release could write %s", self.fence, self.root
+                )
+            return subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env={**os.environ, "TMPDIR": scratch},
+                preexec_fn=fence,  # safe: the updater runs no threads
+            )
+
+    def _mark_probation(self, on: bool) -> None:
+        """While the mark is there, the new daemon beats every second (``edge.update.schedule``)."""
+        if not self.check_daemon or self.state is None:
+            return
+        mark = self.state / PROBATION
+        if on:
+            mark.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mark.touch()
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                mark.unlink()
+
+    def _probation(self, version: str) -> str | None:
+        """None when the daemon that passed the health check is still running, beating,
+        at the end of the probation; otherwise why not, in one line."""
+        assert self.state is not None
+        seen = read_heartbeat(self.state)
+        if seen is None or seen.get("version") != version:
+            return f"the daemon of {version} was gone right after its health check"
+        until = time.monotonic() + self.probation
+        return watch_probation(self.state, version, seen, until, self.stale_after)
 
     def _prune(self, keep: set[str]) -> None:
         for path in self.releases.iterdir():
@@ -325,10 +393,17 @@ class Installer:
             attempts = {**journal["attempts"], version: journal["attempts"].get(version, 0) + 1}
             journal = self._write(journal, phase="switched", attempts=attempts)
             before = read_heartbeat(self.state) if self.state else None
-            self._restart()
-            failpoint("restarted")
-            reason = self._health(version, before)
-            failpoint("checked")
+            self._mark_probation(True)
+            try:
+                self._restart()
+                failpoint("restarted")
+                reason = self._health(version, before)
+                failpoint("checked")
+                if reason is None and self.check_daemon and self.probation > 0:
+                    journal = self._write(journal, phase="probation")
+                    reason = self._probation(version)
+            finally:
+                self._mark_probation(False)
             if reason is None:
                 self._write(
                     journal,
@@ -337,6 +412,7 @@ class Installer:
                     previous=current,
                     last="installed",
                     bad=[v for v in journal["bad"] if v != version],
+                    fence=self.fence,
                 )
                 failpoint("confirmed")
                 self._prune({version, current})
@@ -357,7 +433,14 @@ class Installer:
             back = wait_for_daemon(self.state, old, before, time.monotonic() + self.timeout)
             if back:
                 reason += f"; after rolling back, {back}"
-        self._write(journal, phase="idle", current=old, last="rolled-back", last_reason=reason)
+        self._write(
+            journal,
+            phase="idle",
+            current=old,
+            last="rolled-back",
+            last_reason=reason,
+            fence=self.fence,
+        )
         return InstallOutcome("rolled-back", old, new, reason)
 
     def recover(self) -> InstallOutcome | None:
@@ -368,6 +451,7 @@ class Installer:
             return self._recover()
 
     def _recover(self) -> InstallOutcome | None:
+        self._mark_probation(False)
         journal = self.journal()
         phase = journal["phase"]
         old, new = journal.get("from"), journal.get("to")
@@ -383,7 +467,7 @@ class Installer:
             return InstallOutcome(
                 "recovered", current, new, f"the install of {new} was interrupted before the switch"
             )
-        if phase in ("switching", "switched"):
+        if phase in ("switching", "switched", "probation"):
             if old is None:
                 self._write(journal, phase="idle")
                 return None
@@ -424,5 +508,6 @@ class Installer:
             "bad": journal.get("bad", []),
             "last": journal.get("last"),
             "last_reason": journal.get("last_reason"),
+            "self_test_fence": journal.get("fence"),
             "daemon": beat.get("version") if beat else None,
         }

@@ -67,6 +67,7 @@ from edge.update import (
     province_paths,
     version_key,
 )
+from edge.update.expiry import ROLE_WARN_DAYS, Expiry, expiry_of
 from edge.vault import office_key_id, seal_clerk_password
 
 STAGED = "staged"
@@ -753,7 +754,11 @@ class AdminRepo:
         changed = False
         for role in self._targets_roles():
             md = self.targets_md(role)
-            if md.signed.expires - stamp < timedelta(days=30):
+            if md.signed.expires - stamp < timedelta(days=ROLE_WARN_DAYS):
+                if role.startswith(PROVINCE_PREFIX) and not self._signable(role):
+                    # kept by the province's own team: its expiry stops that province's
+                    # boxes only, so it is their warning (``warnings``), not everyone's stop
+                    continue
                 self._bump(md, EXPIRY_DAYS["targets" if role == "targets" else "province"])
                 self._sign_role(role, md)
                 self._write_versioned(role, md)
@@ -818,12 +823,36 @@ class AdminRepo:
         dest = Path(destination.removeprefix("file://")).expanduser()
         return f"published to {self.export(dest)}"
 
+    def _signable(self, role: str) -> bool:
+        """Whether a threshold of a delegated role's keys is at hand (here or a --key-dir)."""
+        delegations = self.targets_md().signed.delegations
+        if delegations is None or delegations.roles is None or role not in delegations.roles:
+            return False
+        spec = delegations.roles[role]
+        present = sum(1 for k in spec.keyids if self._signer(delegations.keys[k]) is not None)
+        return present >= spec.threshold
+
+    def expiries(self) -> list[Expiry]:
+        """Root's and every targets role's expiry, judged at this repository's clock."""
+        stamp = self.now()
+        found = [expiry_of("root", self.root_md(), stamp)]
+        found += [expiry_of(role, self.targets_md(role), stamp) for role in self._targets_roles()]
+        return found
+
+    def warnings(self) -> list[str]:
+        """One line per role that runs out soon: root months ahead, the others when a
+        publish could not re-sign them (their key is with someone else)."""
+        return [e.warning for e in self.expiries() if e.warning]
+
     def status(self) -> dict[str, Any]:
         timestamp = self.timestamp_md().signed
         pointer = self.content("fleet/release.json", self.fleet_role())
         return {
             "keys": self.key_locations(),
             "root": self.root_md().signed.version,
+            "root_expires": _iso(self.root_md().signed.expires),
+            "expires": {e.role: _iso(e.expires) for e in self.expiries()},
+            "warnings": self.warnings(),
             "timestamp": timestamp.version,
             "timestamp_expires": timestamp.expires.isoformat(),
             "snapshot": timestamp.snapshot_meta.version,

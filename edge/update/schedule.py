@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import shlex
 import sqlite3
 import subprocess
@@ -28,11 +29,13 @@ from edge.settings import Settings
 from edge.update import UPDATE_HINT
 from edge.update.client import update_dir
 from edge.update.cycle import usb_sources
-from edge.update.selftest import write_heartbeat
+from edge.update.selftest import PROBATION, write_heartbeat
 
 log = logging.getLogger("edge.update")
 
 USB_POLL_SECONDS = 5.0
+PROBATION_BEAT_SECONDS = 1.0
+"""How often a daemon on probation (a release just installed) proves its main loop runs."""
 FIRST_CHECK_MAX_DELAY = 600.0
 
 
@@ -72,12 +75,16 @@ class UpdateHook:
         self._next_check = now + random.uniform(0, min(FIRST_CHECK_MAX_DELAY, interval))
         self._next_usb = now
         self._hint_acted = 0
+        self._nonce = secrets.token_hex(8)
+        self._beats = 0
+        self._next_beat = now
 
     def started(self) -> None:
-        write_heartbeat(self.state)
+        write_heartbeat(self.state, nonce=self._nonce, beats=self._beats)
 
     def tick(self) -> None:
         now = self.clock()
+        self._probation_beat(now)
         if self._child is not None and self._child.poll() is None:
             return
         self._child = None
@@ -101,6 +108,21 @@ class UpdateHook:
         if self.settings.update_url and now >= self._next_check:
             self._next_check = now + self.settings.update_check_minutes * 60
             self._child = self._spawn(["--from", self.settings.update_url])
+
+    def _probation_beat(self, now: float) -> None:
+        """Beat from the main loop while the installer judges this release; otherwise the
+        heartbeat is written once per start, sparing the SD card a write a second."""
+        if now < self._next_beat:
+            return
+        self._next_beat = now + PROBATION_BEAT_SECONDS
+        if not (self.state / PROBATION).exists():
+            return
+        self._beats += 1
+        try:
+            write_heartbeat(self.state, nonce=self._nonce, beats=self._beats)
+        except OSError as exc:
+            # a disk that takes no writes: the beat goes stale and the installer judges that
+            log.warning("probation heartbeat not written: %s", exc)
 
     def _request(self) -> bool:
         """Under systemd the daemon cannot install (it sees /opt read-only): it leaves a

@@ -7,6 +7,14 @@ pipeline into a throwaway box and comes out as one dossier with the right code,
 and central answers when the update came over the network. The installer also
 waits for the restarted daemon's heartbeat (``<state>/run/daemon.json``) to show
 the new version, so "came up" means the daemon itself started, not just a CLI.
+
+Coming up is not staying up: a release whose main loop hangs a minute after start
+passes both. So the installer then keeps the release on probation
+(``<state>/run/probation`` exists) and confirms it only if the same daemon process
+keeps beating all along: while the mark is there the daemon's update hook, called
+from the main loop that captures, rewrites the heartbeat every second
+(``edge.update.schedule``). A stale beat (hung), a dead process or another process
+(a crash, or systemd's watchdog restarting it) ends the probation in a rollback.
 """
 
 from __future__ import annotations
@@ -24,17 +32,23 @@ from typing import Any
 from edge import __version__
 
 HEARTBEAT = Path("run") / "daemon.json"
+PROBATION = Path("run") / "probation"
+"""Present while the installer watches a new release's daemon: the daemon beats often."""
 
 
-def write_heartbeat(state: Path) -> None:
-    """Called by ``edge run`` once it is watching: which code is running, as which process."""
+def write_heartbeat(state: Path, *, nonce: str | None = None, beats: int = 0) -> None:
+    """Which code is running, as which process (``nonce``: one per daemon start), and when
+    its main loop last came round (``mono``: the boot's monotonic clock, which the
+    installer shares and setting the wall clock does not move)."""
     path = state / HEARTBEAT
     path.parent.mkdir(mode=0o700, exist_ok=True)
     data = {
         "pid": os.getpid(),
         "version": __version__,
         "release": os.environ.get("EDGE_RELEASE"),
-        "nonce": secrets.token_hex(8),
+        "nonce": nonce or secrets.token_hex(8),
+        "beats": beats,
+        "mono": time.monotonic(),
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text(json.dumps(data), "utf-8")
@@ -83,6 +97,35 @@ def wait_for_daemon(
             seen = f"running {beat.get('version')}" if beat else "not running"
             return f"the daemon did not come up on {version} in time ({seen})"
         time.sleep(0.1)
+
+
+def watch_probation(
+    state: Path, version: str, seen: dict[str, Any], until: float, stale_after: float
+) -> str | None:
+    """None when the daemon ``seen`` at the health check is still the one running
+    ``version`` at ``until`` and never went ``stale_after`` seconds without a beat."""
+    started = time.monotonic()
+    while True:
+        now = time.monotonic()
+        into = f"{now - started:.0f} s into its probation"
+        beat = read_heartbeat(state)
+        if beat is None or beat.get("nonce") != seen.get("nonce"):
+            return (
+                f"the daemon of {version} restarted {into} "
+                "(it crashed, or the watchdog found it hung)"
+            )
+        if not (isinstance(beat.get("pid"), int) and alive(beat["pid"])):
+            return f"the daemon of {version} stopped {into}"
+        last = beat.get("mono")
+        age = now - last if isinstance(last, int | float) else now - started
+        if age > stale_after:
+            return (
+                f"the daemon of {version} stopped beating {into} "
+                f"(no beat for {age:.0f} s: its main loop hangs, scans wait uncaptured)"
+            )
+        if now >= until:
+            return None
+        time.sleep(min(0.5, max(0.0, until - now)))
 
 
 def _check_database(state: Path) -> tuple[bool, str]:
