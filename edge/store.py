@@ -502,7 +502,16 @@ class Store:
             )
 
     def now(self) -> Hlc:
+        """The next order stamp: for ids and the event log's order, not to show as a time."""
         return self.clock.now()
+
+    def time_ms(self) -> int:
+        """What time it is, to record and to show: the wall clock, never before the floor.
+
+        Order stamps (``now``) stay where a clock that once ran ahead left them, so a
+        date written from one would say 2031 for weeks after the clock was put right.
+        """
+        return self.clock.time_ms()
 
     # -- keys, blobs, events -------------------------------------------------
 

@@ -23,8 +23,10 @@ from edge.clock import Clock, Hlc
 from edge.desk import DeskError, LoginGuard
 from edge.records import Ledger
 from edge.store import Store
+from edge.sync import outbox
 from edge.tui.screens.home import HomeScreen
 from edge.tui.widgets.common import StatusLine
+from edge.update.apply import _put_references
 from edge.vault import Keyring
 from tests.conftest import PASSWORD
 from tests.tui_fixtures import APP_DAY_MS, Desk, make_app, sign_in
@@ -122,6 +124,24 @@ def test_pages_scanned_after_the_clock_came_back_are_dated_today(
     assert main(["dossiers", "--state", str(state), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["received_at"].startswith("2026-11-27"), row
+
+
+def test_what_sync_and_updates_record_after_the_jump_is_dated_today(state: Path) -> None:
+    """Enrolment, sync batches and reference data a signed update brings are dated by the
+    corrected clock, not by the order stamp the jump left in 2031."""
+    _record_at(state, JUMP_MS)
+    store = Store.open(state)
+    try:
+        store.clock = Clock(store.clock.floor_ms, store.clock.last, wall=lambda: TODAY_MS)
+        with store.transaction():
+            outbox.save_enrollment(store, "dev-1", "http://127.0.0.1:9", "H29.01")
+            _put_references(store, {"procedures": ([{"code": "1.001"}], "fleet/reference.json")})
+        (enrolled,) = store.conn.execute("SELECT enrolled_at FROM sync_enrollment").fetchone()
+        (updated,) = store.conn.execute("SELECT updated FROM reference_data").fetchone()
+        assert store.now().ms >= JUMP_MS  # the order stays ahead
+    finally:
+        store.close()
+    assert enrolled.startswith("2026-11-27") and updated.startswith("2026-11-27")
 
 
 def test_a_clock_set_back_keeps_time_moving_and_delays_running(state: Path) -> None:

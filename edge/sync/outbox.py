@@ -90,7 +90,7 @@ def save_enrollment(store: Store, device_id: str, central_url: str, office: str)
         "INSERT INTO sync_enrollment(id, device_id, central_url, office, enrolled_at) "
         "VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
         "device_id=excluded.device_id, central_url=excluded.central_url, office=excluded.office",
-        (device_id, central_url, office, iso(store.now().ms)),
+        (device_id, central_url, office, iso(store.time_ms())),
     )
 
 
@@ -247,7 +247,7 @@ def build_batch(
                 len(chosen),
                 json.dumps(blob_ids),
                 json.dumps({"signed": doc.signed, "signature": doc.signature}),
-                iso(store.now().ms),
+                iso(store.time_ms()),
             ),
         )
         n = int(cur.lastrowid or 0)
@@ -294,7 +294,7 @@ def record_receipt(store: Store, receipt: c.Receipt, doc: c.SignedDocument) -> b
                 "sent_via = COALESCE(sent_via, 'http') WHERE n = ?",
                 (
                     json.dumps({"signed": doc.signed, "signature": doc.signature}),
-                    iso(store.now().ms),
+                    iso(store.time_ms()),
                     row["n"],
                 ),
             )
@@ -338,9 +338,9 @@ def adopt_receipts(store: Store, receipts: list[tuple[c.Receipt, c.SignedDocumen
                     receipt.after_seq,
                     receipt.last_seq,
                     receipt.events,
-                    iso(store.now().ms),
+                    iso(store.time_ms()),
                     json.dumps({"signed": doc.signed, "signature": doc.signature}),
-                    iso(store.now().ms),
+                    iso(store.time_ms()),
                 ),
             )
             store.conn.executemany(
@@ -387,7 +387,7 @@ def rewind_to_central(store: Store, head: c.Head, *, via: str) -> int:
         # not a loss: central is level or ahead (the chain_broken path adopts its receipts)
         return 0
     lost = acked - head.seq
-    now_ms = store.now().ms
+    now_ms = store.time_ms()
     with store.transaction():
         dropped = [
             r["n"]
@@ -417,13 +417,13 @@ def settle_lost_alert(store: Store, done: bool) -> None:
         return
     since = int(cursor(store, LOST_SINCE, "0") or 0)
     with store.transaction():
-        if store.now().ms - since > LOST_ALERT_KEEP_MS:
+        if store.time_ms() - since > LOST_ALERT_KEEP_MS:
             store.put_meta(LOST_ALERT, "")
         elif "sending them again" in text:
             store.put_meta(
                 LOST_ALERT,
                 text.replace("the box is sending them again", "the box sent them again")
-                + f"; all back at central since {iso(store.now().ms)}",
+                + f"; all back at central since {iso(store.time_ms())}",
             )
 
 
@@ -485,7 +485,7 @@ def note_upload(store: Store, blob_id: str, confirmed: int, length: int) -> None
                 "INSERT INTO sync_uploads(blob_id, confirmed, length, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(blob_id) DO UPDATE SET confirmed=excluded.confirmed, "
                 "updated=excluded.updated",
-                (blob_id, confirmed, length, iso(store.now().ms)),
+                (blob_id, confirmed, length, iso(store.time_ms())),
             )
 
 

@@ -171,7 +171,7 @@ def _put_references(store: Store, sets: dict[str, tuple[Any, str]]) -> list[str]
         r["name"]: (r["data"], r["source"])
         for r in store.conn.execute("SELECT name, data, source FROM reference_data")
     }
-    stamp = iso(store.now().ms)
+    stamp = iso(store.time_ms())
     for name, (data, source) in sets.items():
         text = json.dumps(data, ensure_ascii=False, sort_keys=True)
         if existing.get(name) != (text, source):
@@ -192,7 +192,7 @@ def _queue_clerk_changes(
     store: Store, documents: list[tuple[str, dict[str, Any]]], keyring: Keyring
 ) -> list[dict[str, str]]:
     queued = []
-    stamp = iso(store.now().ms)
+    stamp = iso(store.time_ms())
     for path, document in documents:
         changes = document.get("changes")
         if document.get("office") != keyring.office or not isinstance(changes, list):
@@ -235,7 +235,7 @@ def finish_disables(store: Store, keyring: Keyring, ledger: Ledger) -> list[str]
         with store.transaction():
             store.conn.execute(
                 "UPDATE clerk_changes SET status=?, done=? WHERE id=?",
-                (DONE, iso(store.now().ms), row["id"]),
+                (DONE, iso(store.time_ms()), row["id"]),
             )
             ledger.record(None, "clerk.disabled", {"clerk": row["name"], "change": row["id"]})
         done.append(row["name"])
@@ -272,7 +272,7 @@ def activate_pending(
         with store.transaction():
             store.conn.execute(
                 "UPDATE clerk_changes SET status=?, done=? WHERE id=?",
-                (status, iso(store.now().ms), row["id"]),
+                (status, iso(store.time_ms()), row["id"]),
             )
             ledger.record(
                 None,
