@@ -20,6 +20,9 @@ import pytest
 from edge import samples
 from edge.cli import main
 from edge.store import Store
+from edge.sync import contract as c
+from edge.sync.central.receiver import Central
+from edge.vault import new_signing_keypair, sign_with
 from tests.syncutil import PASSWORD, CentralServer, ServeProcess, box_dossiers
 
 EDGE = [sys.executable, "-m", "edge.cli"]
@@ -279,3 +282,91 @@ def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
             return
         time.sleep(0.2)
     raise AssertionError("timed out waiting for the daemon")
+
+
+def _enrolled_device(admin: Central, office: str) -> str:
+    private, public = new_signing_keypair()
+    token = admin.issue_token(office)
+    key = c.b64e(public)
+    proof = c.b64e(sign_with(private, c.enroll_message(token, key, office)))
+    request = c.EnrollRequest(
+        token=token, device_public=key, office=office, software="test", proof=proof
+    )
+    return admin.enroll(request).device_id
+
+
+def _settings_fed(admin: Central, device_id: str, office: str) -> dict[str, object]:
+    """The settings a box of ``office`` ends with after applying its feed in order, after
+    checking each item is one the box accepts (addressed to its own office)."""
+    with admin.engine.begin() as conn:
+        answer = admin.feed.downlink_items(conn, device_id, office, 0, 100, "0" * 32)
+    merged: dict[str, object] = {}
+    for item in answer.items:
+        doc = c.decode_document(item.document, c.DownlinkDoc)
+        assert doc.device is None and doc.office in (None, office)
+        merged.update(doc.body["settings"])
+    return merged
+
+
+def test_an_office_scope_covers_the_offices_under_it_and_the_more_specific_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--office H29`` reaches H29.01 and H29.02 (issue 16, item 11), as update scopes do."""
+    data = tmp_path / "central"
+    admin = Central(data)
+    try:
+        boxes = {
+            "a": ("H29.01", _enrolled_device(admin, "H29.01")),
+            "b": ("H29.02", _enrolled_device(admin, "H29.02")),
+            "c": ("H29.02", _enrolled_device(admin, "H29.02")),
+            "d": ("H30.01", _enrolled_device(admin, "H30.01")),
+        }
+    finally:
+        admin.close()
+
+    def config(*args: str) -> subprocess.CompletedProcess:
+        return in_process(capsys, "central", "config", "--data", str(data), *args)
+
+    done = config("--office", "H29.01", "--set", "sync_poll_seconds=120")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(
+        "reaches 1 enrolled box(es) in 1 office(s) (H29.01 and the offices under it)"
+    )
+    done = config(
+        "--office", "h29", "--set", "sync_poll_seconds=600", "--set", "job_idle_seconds=30"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert "office scope H29: reaches 3 enrolled box(es) in 2 office(s)" in lines[0]
+    assert "kept by a more specific scope: H29.01 (sync_poll_seconds)" in lines[0]
+    refused = config("--office", "H92", "--set", "sync_poll_seconds=60")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "no enrolled box is in office scope H92" in one_line_error(refused)
+    done = config("--set", "sync_poll_seconds=60")
+    assert "for every box: reaches 4 enrolled box(es)" in done.stdout
+
+    admin = Central(data)
+    try:
+        fed = {
+            name: _settings_fed(admin, device, office) for name, (office, device) in boxes.items()
+        }
+        # the province's later push does not undo the office's own value, nor does the
+        # push to every box undo either
+        assert fed["a"] == {"sync_poll_seconds": 120, "job_idle_seconds": 30}
+        assert fed["b"] == fed["c"] == {"sync_poll_seconds": 600, "job_idle_seconds": 30}
+        assert fed["d"] == {"sync_poll_seconds": 60}
+        # a box enrolled later starts where the boxes of its office are
+        for office, expected in [("H29.01", fed["a"]), ("H29.07", fed["b"]), ("H31", fed["d"])]:
+            private, public = new_signing_keypair()
+            token = admin.issue_token(office)
+            key = c.b64e(public)
+            proof = c.b64e(sign_with(private, c.enroll_message(token, key, office)))
+            answer = admin.enroll(
+                c.EnrollRequest(
+                    token=token, device_public=key, office=office, software="t", proof=proof
+                )
+            )
+            assert answer.settings == expected, office
+    finally:
+        admin.close()

@@ -267,6 +267,48 @@ def test_enrollment_tokens_are_one_time_and_per_office(
     assert after["tokens_used"] == before["tokens_used"] == 1
 
 
+def test_an_enrolled_box_cannot_re_enroll_for_another_office(
+    tmp_path: Path, central: CentralServer, box: Path
+) -> None:
+    """Issue 16, item 12: the answer said H30.01, central kept H29.01, and the token was spent."""
+    from edge.provision import provision
+
+    device = enroll(box, central)
+    keyring = Keyring.load(box)
+    key = c.b64e(keyring.device_public)
+
+    def enroll_as(token: str, office: str) -> httpx.Response:
+        proof = c.b64e(keyring.sign(c.enroll_message(token, key, office)))
+        request = c.EnrollRequest(
+            token=token, device_public=key, office=office, software="test", proof=proof
+        )
+        return httpx.post(
+            f"{central.url}{c.API}/enroll",
+            content=c.encode(request),
+            headers={"Content-Type": "application/json"},
+        )
+
+    elsewhere = central.central.issue_token("H30.01")
+    before = counts(central)
+    refused = enroll_as(elsewhere, "H30.01")
+    assert refused.status_code == 409 and code_of(refused) == "enrolled_elsewhere"
+    detail = refused.json()["detail"]
+    assert "H29.01" in detail and "\n" not in detail
+    assert counts(central) == before  # the token is not spent
+    answer = httpx.get(
+        f"{central.url}{c.API}/device", headers=signed(keyring, device, "GET", f"{c.API}/device")
+    )
+    assert answer.json()["office"] == "H29.01"
+    # the same office again behaves as before: same device, its head, nothing new
+    again = enroll_as(central.central.issue_token("H29.01"), "H29.01")
+    assert again.status_code == 200 and again.json()["office"] == "H29.01"
+    assert again.json()["device_id"] == device
+    # and the unspent token still enrolls the box it was meant for
+    other = tmp_path / "other"
+    provision(other, office="H30.01", clerk="lan", password=PASSWORD)
+    assert client.enroll(other, central.url, elsewhere)["office"] == "H30.01"
+
+
 def test_a_blob_that_does_not_hash_to_its_id_is_not_kept(central: CentralServer, box: Path) -> None:
     device = enroll(box, central)
     keyring = Keyring.load(box)

@@ -104,6 +104,7 @@ class Code(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     REPLAYED = "replayed"
     TOKEN_USED = "token_used"
+    ENROLLED_ELSEWHERE = "enrolled_elsewhere"
     CHAIN_BROKEN = "chain_broken"
     BLOBS_MISSING = "blobs_missing"
     OFFSET_MISMATCH = "offset_mismatch"
@@ -136,6 +137,7 @@ STATUS: dict[Code, tuple[int, str]] = {
     Code.METHOD_NOT_ALLOWED: (405, "This method is not allowed here"),
     Code.REPLAYED: (409, "This request nonce was already used"),
     Code.TOKEN_USED: (409, "The enrollment token was already used by another device"),
+    Code.ENROLLED_ELSEWHERE: (409, "This device is already enrolled for another office"),
     Code.CHAIN_BROKEN: (409, "The batch does not continue the accepted hash chain"),
     Code.BLOBS_MISSING: (409, "Blobs the batch references are not uploaded yet"),
     Code.OFFSET_MISMATCH: (409, "The chunk does not start at the upload's offset"),

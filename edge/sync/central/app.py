@@ -194,7 +194,7 @@ class SyncController(Controller):
             **COMMON,
             401: _spec("bad_signature"),
             403: _spec("token_invalid, wrong_office"),
-            409: _spec("token_used"),
+            409: _spec("token_used, enrolled_elsewhere"),
         },
         status_code=200,
         request_max_body_size=c.MAX_ENROLL_BYTES,
@@ -225,12 +225,18 @@ class SyncController(Controller):
         data: JSONBody[c.BlobStatusRequest],
         auth: NamedDependency[None],
     ) -> c.BlobStatusAnswer:
-        """Which blobs central has, and how far each partial upload got."""
-        return await _signed(
-            central,
-            request,
-            "POST",
-            lambda conn, row: central.blob_status(conn, row.device_id, data.ids),
+        """Which blobs central has, and how far each partial upload got (an upload with
+        every byte but no blob, left by a crash, is completed first)."""
+        body = await request.body()
+        return await _run(
+            partial(
+                central.blob_status_request,
+                "POST",
+                _target(request),
+                request.headers,
+                body,
+                data.ids,
+            )
         )
 
     @head("/blobs/{blob_id:str}", responses=SIGNED, status_code=200)
@@ -243,15 +249,14 @@ class SyncController(Controller):
     ) -> Response[None]:
         """tus-style: Upload-Offset says where to resume (Upload-Length once known)."""
         body = await request.body()
-
         state = await _run(
             partial(
-                central.handle,
+                central.upload_state_request,
                 "HEAD",
                 _target(request),
                 request.headers,
                 body,
-                lambda conn, row: central.upload_state(conn, row.device_id, blob_id),
+                blob_id,
             )
         )
         headers = {c.H_OFFSET: str(state.offset), "Cache-Control": "no-store"}

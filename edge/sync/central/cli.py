@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.sync import SyncError
+from edge.sync.central.errors import AdminError
 
 log = logging.getLogger("edge.central")
 
@@ -215,14 +216,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     with _opened(args) as central:
-        ids = central.notify(args.code, args.status, args.note or "")
+        try:
+            ids = central.notify(args.code, args.status, args.note or "")
+        except AdminError as exc:
+            raise SyncError(str(exc)) from exc
     print(f"queued status {args.status} for {args.code} to {len(ids)} box(es)")
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     with _opened(args) as central:
-        central.revoke(args.device)
+        try:
+            central.revoke(args.device)
+        except AdminError as exc:
+            raise SyncError(str(exc)) from exc
     print(f"device {args.device} is refused from now on")
     return 0
 
@@ -231,7 +238,7 @@ def cmd_assign_code(args: argparse.Namespace) -> int:
     with _opened(args) as central:
         try:
             previous = central.assign_code(args.code, args.office)
-        except ValueError as exc:
+        except AdminError as exc:
             raise SyncError(str(exc)) from exc
     print(
         f"dossier code {args.code.strip().upper()} now belongs to office "
@@ -255,8 +262,11 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not settings:
         raise SyncError("nothing to push: give --set NAME=VALUE at least once")
     with _opened(args) as central:
-        central.configure(settings, args.office.strip().upper() if args.office else None)
-    print(f"queued settings {sorted(settings)} for {args.office or 'every box'}")
+        try:
+            pushed = central.configure(settings, args.office)
+        except AdminError as exc:
+            raise SyncError(str(exc)) from exc
+    print(pushed.summary())
     return 0
 
 
@@ -425,7 +435,11 @@ def register(sub: Any) -> None:
     p.add_argument("--office", required=True)
 
     p = command("config", cmd_config, "push settings (e.g. code_patterns) to boxes")
-    p.add_argument("--office", help="only this office's boxes")
+    p.add_argument(
+        "--office",
+        help="an office scope: 'H29' reaches H29 and the offices under it (H29.01, …); "
+        "a more specific scope's settings win",
+    )
     p.add_argument("--set", action="append", help="NAME=VALUE (VALUE as JSON)")
 
     p = command("import", cmd_import, "accept batches from a USB stick, write receipts back")

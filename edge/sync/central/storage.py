@@ -16,6 +16,7 @@ one database. What keeps them correct together:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     event,
     select,
@@ -207,6 +209,22 @@ downlink = Table(
     Index("downlink_device", "device_id", "id"),
 )
 
+# Every push of settings (``edge central config``), with its office scope: '' for every
+# box, else an office code, which covers that office and those under it ('H29' covers
+# 'H29.01'), as update scopes do. A box's settings are the pushes whose scope covers its
+# office, the more specific scope winning, then the later push. Enrolled boxes get a push
+# as downlink items addressed to their exact office; a box enrolled later gets the merged
+# settings in its enrollment answer. Added to schema 1 like device_health;
+# ``create_schema`` fills it from the config items an existing database already holds.
+config_pushes = Table(
+    "config_pushes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("scope", String(64), nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 
 class StorageError(Exception):
     """The database URL or folder cannot be used; the message says what to do."""
@@ -271,6 +289,7 @@ def create_schema(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(7130001)"))
         metadata.create_all(conn, checkfirst=True)
         _claim_existing_codes(conn)
+        _record_existing_pushes(conn)
         found = conn.execute(schema.select()).scalar()
         if found is None:
             conn.execute(schema.insert().values(version=SCHEMA_VERSION))
@@ -305,11 +324,46 @@ def _claim_existing_codes(conn: Connection) -> None:
         conn.execute(dossier_codes.insert(), list(owners.values()))
 
 
+def _record_existing_pushes(conn: Connection) -> None:
+    """Turn config items posted before ``config_pushes`` existed into pushes, once: an item
+    for every box is scope '', one for an office is that office's scope."""
+    if conn.execute(select(config_pushes.c.id).limit(1)).first() is not None:
+        return
+    d = downlink.c
+    rows = conn.execute(
+        select(d.office, d.document, d.created_ms)
+        .where(and_(d.kind == "config", d.device_id.is_(None)))
+        .order_by(d.id)
+    ).all()
+    pushes = []
+    for row in rows:
+        try:
+            body = json.loads(row.document).get("body", {})
+        except (ValueError, AttributeError):
+            continue
+        settings = body.get("settings") if isinstance(body, dict) else None
+        if isinstance(settings, dict) and settings:
+            pushes.append(
+                {
+                    "scope": row.office or "",
+                    "settings": json.dumps(settings),
+                    "created_ms": row.created_ms,
+                }
+            )
+    if pushes:
+        conn.execute(config_pushes.insert(), pushes)
+
+
 @contextmanager
-def lock_downlink(conn: Connection) -> Iterator[None]:
-    """Serialise downlink inserts so ids become visible in order (see module doc)."""
+def lock_downlink(conn: Connection, *, shared: bool = False) -> Iterator[None]:
+    """Serialise downlink inserts so ids become visible in order (see module doc).
+
+    ``shared``: only wait for inserts in flight and hold off new ones, for a reader that
+    must see either all of a configuration push or none of it (enrollment).
+    """
     if is_postgres(conn):
-        conn.execute(text("LOCK TABLE downlink IN EXCLUSIVE MODE"))
+        mode = "SHARE" if shared else "EXCLUSIVE"
+        conn.execute(text(f"LOCK TABLE downlink IN {mode} MODE"))
     yield
 
 
