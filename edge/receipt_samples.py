@@ -307,14 +307,17 @@ def _classes() -> tuple[VariationClass, ...]:
     out.append(VariationClass("qr-2cm-heavy-speckle", replace(qr, speckle=_HEAVY_SPECKLE)))
     out += [
         VariationClass(f"content-{kind.replace('_', '-')}", _STEADY, (kind,), why=why)
-        for kind, why in (
-            ("cccd", "photocopied chip ID card with its QR"),
-            ("tracking", "postal tracking slip, S10 number as Code 128"),
-            ("payment", "fee notice with a VietQR payment code naming the dossier"),
-            ("other_agency", "e-invoice with another agency's Code 128"),
-        )
+        for kind, why in _CONTENT_CLASSES
     ]
     return tuple(out)
+
+
+_CONTENT_CLASSES: tuple[tuple[ContentKind, str], ...] = (
+    ("cccd", "photocopied chip ID card with its QR"),
+    ("tracking", "postal tracking slip, S10 number as Code 128"),
+    ("payment", "fee notice with a VietQR payment code naming the dossier"),
+    ("other_agency", "e-invoice with another agency's Code 128"),
+)
 
 
 def variation_classes() -> tuple[VariationClass, ...]:

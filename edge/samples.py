@@ -760,7 +760,9 @@ def _specks(page: Image.Image, rng: random.Random, dpi: int, ink: Colour | int) 
     if rng.random() < 0.08:
         x = rng.randrange(width)
         grey = page.getpixel((x, 0))
-        faint = tuple(max(0, c - 9) for c in grey) if isinstance(grey, tuple) else grey - 9
+        faint = (
+            tuple(max(0, c - 9) for c in grey) if isinstance(grey, tuple) else int(grey or 0) - 9
+        )
         draw.line((x, 0, x, height), fill=faint, width=1)
 
 

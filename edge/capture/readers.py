@@ -29,10 +29,10 @@ import threading
 import traceback
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -612,7 +612,7 @@ def _check_stat(st: os.stat_result, max_bytes: int | None) -> None:
         )
 
 
-def _dpi_from_info(info: dict[str, object]) -> tuple[float, float] | None:
+def _dpi_from_info(info: Mapping[Any, object]) -> tuple[float, float] | None:
     """Resolution from Pillow's metadata, or None when absent or a placeholder."""
     value = info.get("dpi")
     if not isinstance(value, tuple) or len(value) != 2:
@@ -771,7 +771,7 @@ def _to_l_or_rgb(img: Image.Image) -> Image.Image:
 
 
 def _decode_jpeg(data: bytes, reduce: int, *, grey: bool = False) -> Image.Image:
-    img = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    img: Image.Image = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
     width, height = img.size
     target = (max(1, width // reduce), max(1, height // reduce))
     colour = img.mode in ("RGB", "YCbCr")

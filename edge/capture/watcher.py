@@ -21,6 +21,7 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from edge.capture.litter import is_litter
@@ -89,11 +90,11 @@ class InboxWatcher:
         self._reported_ignored: set[Path] = set()
         self._last_rescan = float("-inf")
         self._event = threading.Event()
-        self._observer: Observer | PollingObserver | None = None
+        self._observer: BaseObserver | None = None
 
     def start(self) -> None:
         """Start watching; on filesystems without inotify, fall back to polling."""
-        observer: Observer | PollingObserver = (
+        observer: BaseObserver = (
             PollingObserver(timeout=self.poll_seconds) if self.polling else Observer()
         )
         observer.schedule(_Handler(self), str(self.inbox), recursive=True)

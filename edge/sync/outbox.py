@@ -24,7 +24,7 @@ from typing import Any
 
 from edge import __version__
 from edge.clock import iso
-from edge.store import GENESIS, Store
+from edge.store import GENESIS, Event, Store
 from edge.sync import SyncError
 from edge.sync import contract as c
 from edge.vault import Keyring, OfficeSession
@@ -180,7 +180,7 @@ def build_batch(
             ):
                 refs.setdefault(seq, []).append(blob_id)
                 sizes[blob_id] = size
-        chosen = []
+        chosen: list[Event] = []
         total = 0
         seen: set[str] = set()
         for event in events:

@@ -316,7 +316,7 @@ def cmd_clerks(args: argparse.Namespace) -> int:
                 session.close()
             print(f"activated: {', '.join(done) or 'nothing pending'}")
             return 0
-        data = {"active": keyring.clerks(), "pending": pending_clerks(store)}
+        data: dict[str, Any] = {"active": keyring.clerks(), "pending": pending_clerks(store)}
     finally:
         store.close()
     if args.json:

@@ -137,7 +137,7 @@ def _state_lock(state: Path, wait: float) -> Iterator[None]:
 
 def usb_sources(roots: tuple[str, ...]) -> list[Path]:
     """Mounted sticks carrying an update folder, newest first."""
-    found = []
+    found: list[Path] = []
     for root in roots:
         for depth in ("", "*/", "*/*/"):
             # a link named like the update folder would lead the reader off the stick

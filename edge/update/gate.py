@@ -263,11 +263,12 @@ class Gate:
                     f"timestamp version {offered} is older than the offer central is completing "
                     f"(version {pending}): publish a newer one"
                 )
-            stale = served is not None and offered <= (_version_of(served) or 0)
+            published = None if served is None else _version_of(served) or 0
+            stale = published is not None and offered <= published
             if stale and files["timestamp.json"] != served:
                 raise Refused(
                     f"timestamp version {offered} is not newer than the published "
-                    f"{_version_of(served)}: sign a new timestamp (edge admin publish does)"
+                    f"{published}: sign a new timestamp (edge admin publish does)"
                 )
             pinned = self.pinned()
             with self._updater(files, pinned) as (updater, cache):
@@ -400,7 +401,7 @@ class Gate:
                 directory, _, base = info.path.rpartition("/")
                 hashed = f"{directory}/{digest}.{base}" if directory else f"{digest}.{base}"
                 found[hashed] = Missing(hashed, info.length, digest)
-            for role in signed.delegations.roles.values() if signed.delegations else ():
+            for role in (signed.delegations.roles or {}).values() if signed.delegations else ():
                 if role.paths:
                     probe = role.paths[0].replace("*", "x").replace("?", "x")
                     try:

@@ -468,7 +468,7 @@ class Installer:
                 "recovered", current, new, f"the install of {new} was interrupted before the switch"
             )
         if phase in ("switching", "switched", "probation"):
-            if old is None:
+            if old is None or new is None:
                 self._write(journal, phase="idle")
                 return None
             bad = journal["attempts"].get(new, 0) >= MAX_ATTEMPTS

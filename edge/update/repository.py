@@ -609,7 +609,9 @@ class AdminRepo:
                 for key in keys
             }
         current = self.content(path, role)
-        document = json.loads(current) if current else {"office": office, "changes": []}
+        document: dict[str, Any] = (
+            json.loads(current) if current else {"office": office, "changes": []}
+        )
         document["changes"].append(change)
         self._publish_json(role, path, document)
         return password if op != "disable" else None
@@ -904,7 +906,7 @@ def sign_file(path: Path, key_dirs: Sequence[Path]) -> list[str]:
     for folder in key_dirs:
         for pem in sorted(folder.glob("*.pem")):
             private = load_pem_private_key(pem.read_bytes(), None)
-            signer = CryptoSigner(private)  # type: ignore[arg-type]
+            signer = CryptoSigner(private)
             md.sign(signer, append=True)
             signed.append(signer.public_key.keyid)
     if not signed:
