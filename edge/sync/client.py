@@ -688,15 +688,15 @@ class Round:
         restarts = 0
         while True:
             if offset >= length:
-                state = self._completed(blob_id)
-                if state.complete:
+                held = self._completed(blob_id)
+                if held.complete:
                     break
-                if state.offset >= length:
+                if held.offset >= length:
                     raise Transient("central holds every byte of a blob but has not verified it")
                 if restarts >= 2:
                     raise Transient("central keeps finding a blob's bytes wrong")
                 restarts += 1  # the bytes did not hash to the id: central dropped them
-                offset = state.offset
+                offset = held.offset
                 continue
             data = outbox.read_blob(self.store, blob_id, offset, self.chunk)
             headers = {
@@ -724,11 +724,11 @@ class Round:
             except Transient:
                 self.chunk = max(self.policy.chunk_min, self.chunk // 2)
                 raise
-            state: c.BlobState = _decode(response, c.BlobState)
+            sent: c.BlobState = _decode(response, c.BlobState)
             self._adapt(len(data), time.monotonic() - started)
-            offset = state.offset
+            offset = sent.offset
             outbox.note_upload(self.store, blob_id, offset, length)
-            if state.complete:
+            if sent.complete:
                 break
         self.report.blobs += 1
         self.report.blob_bytes += length

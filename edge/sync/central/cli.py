@@ -98,7 +98,7 @@ def header_deadline_protocol(seconds: float) -> Any:
         log.warning("httptools is missing: no header deadline (use a reverse proxy's)")
         return "auto"
 
-    class HeaderDeadline(HttpToolsProtocol):  # type: ignore[misc]
+    class HeaderDeadline(HttpToolsProtocol):
         _deadline: Any = None
 
         def connection_made(self, transport: Any) -> None:

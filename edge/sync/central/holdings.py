@@ -105,11 +105,13 @@ class Holdings:
 
     def events_of(self, device_id: str) -> list[Any]:
         with self.core.tx() as conn:
-            return conn.execute(
-                select(st.events)
-                .where(st.events.c.device_id == device_id)
-                .order_by(st.events.c.seq)
-            ).all()
+            return list(
+                conn.execute(
+                    select(st.events)
+                    .where(st.events.c.device_id == device_id)
+                    .order_by(st.events.c.seq)
+                ).all()
+            )
 
     def key_wraps(self, device_id: str) -> dict[str, bytes]:
         with self.core.tx() as conn:
@@ -121,8 +123,10 @@ class Holdings:
     def dossier_rows(self, ident: str) -> list[Any]:
         d = st.dossiers.c
         with self.core.tx() as conn:
-            return conn.execute(
-                select(st.dossiers).where(
-                    or_(d.dossier_id == ident, d.code == ident.strip().upper())
-                )
-            ).all()
+            return list(
+                conn.execute(
+                    select(st.dossiers).where(
+                        or_(d.dossier_id == ident, d.code == ident.strip().upper())
+                    )
+                ).all()
+            )
