@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,8 +41,15 @@ from edge.records import Ledger
 from edge.store import Store
 from edge.sync import client
 from edge.sync import contract as c
-from edge.sync.central.fleet import SILENT_AFTER_MINUTES
+from edge.sync.central import fleet as fleet_view
+from edge.sync.central.fleet import (
+    SILENT_AFTER_MINUTES,
+    page_context,
+    template_environment,
+)
 from edge.sync.central.receiver import Central
+from edge.update.gate import SERVED
+from edge.update.repository import AdminRepo
 from edge.vault import Keyring, new_signing_keypair, sign_with
 from tests.syncutil import FAST, PASSWORD, CentralServer
 
@@ -544,3 +552,31 @@ def test_silent_after_reaches_the_page_from_the_command_line(tmp_path: Path) -> 
         [*command, "--silent-after", "0"], capture_output=True, text=True, timeout=60
     )
     assert refused.returncode == 2 and "minutes above zero" in refused.stderr
+
+
+def test_the_fleet_page_warns_months_before_the_update_root_expires(tmp_path: Path) -> None:
+    """Root is the one role a publish does not re-sign; when it runs out every box refuses
+    every update, so regional IT reads it on the page they watch (issue 16, item 7)."""
+    repo = AdminRepo.create(tmp_path / "repo")
+    with CentralServer(tmp_path / "central") as server:
+        assert fleet_json(server.url)["update_root"] is None  # nothing published yet
+        served = server.central.data / SERVED / "metadata"
+        served.mkdir(parents=True)
+        shutil.copy(repo.metadata_dir / "1.root.json", served / "1.root.json")
+        root = fleet_json(server.url)["update_root"]
+        assert (root["version"], root["warning"], root["expired"]) == (1, None, False)
+        assert root["days_left"] >= 360
+        assert 'id="root-expiry"' not in httpx.get(f"{server.url}/fleet", timeout=30).text
+        expires_ms = int(datetime.fromisoformat(root["expires"]).timestamp() * 1000)
+        pages = template_environment().get_template("fleet.html")
+        for days_before, lang, words in (
+            (30, "vi", "còn 30 ngày"),
+            (30, "en", "in 30 day(s)"),
+            (-1, "vi", "đã hết hạn"),
+            (-1, "en", "expired on"),
+        ):
+            now = expires_ms - days_before * 86_400_000
+            answer = fleet_view.fleet(server.central, None, 60, now=now)
+            assert answer.update_root is not None and answer.update_root.warning
+            html = pages.render(**page_context(answer, lang))
+            assert 'id="root-expiry"' in html and words in html, (days_before, lang)

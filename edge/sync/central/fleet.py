@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -48,6 +48,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from tuf.api.serialization import DeserializationError
 
 from edge.clock import iso
 from edge.observe.health import REVIEW_ALERT
@@ -56,6 +57,7 @@ from edge.sync.central import storage as st
 from edge.sync.central.app import COMMON, SIGNED, _target, auth_headers
 from edge.sync.central.receiver import Central
 from edge.update import office_prefixes
+from edge.update.expiry import served_root_expiry
 
 log = logging.getLogger("edge.central")
 
@@ -179,6 +181,16 @@ class ProvinceCount(msgspec.Struct):
     silent: int
 
 
+class UpdateRoot(msgspec.Struct):
+    """The update root central serves: when it runs out, every box refuses every update."""
+
+    version: int
+    expires: str
+    days_left: int
+    expired: bool
+    warning: str | None
+
+
 class FleetAnswer(msgspec.Struct):
     generated_at: str
     server_time: int
@@ -189,6 +201,7 @@ class FleetAnswer(msgspec.Struct):
     silent: int
     alerting: int
     boxes: list[FleetBox]
+    update_root: UpdateRoot | None = None
 
 
 def province_of(office: str) -> str:
@@ -325,7 +338,22 @@ def fleet(
         silent=sum(box.silent for box in boxes),
         alerting=sum(_alerting(box) for box in boxes),
         boxes=boxes,
+        update_root=_update_root(central.data, now),
     )
+
+
+def _update_root(data: Path, now: int) -> UpdateRoot | None:
+    """The served root's expiry; None before anything was published or if it cannot be read
+    (the page is for finding silent boxes and must not fail on the update folder)."""
+    try:
+        expiry = served_root_expiry(data, datetime.fromtimestamp(now / 1000, UTC))
+    except (OSError, ValueError, DeserializationError) as exc:
+        log.warning("cannot read the served update root: %s", exc)
+        return None
+    if expiry is None:
+        return None
+    stamp = iso(int(expiry.expires.timestamp() * 1000))
+    return UpdateRoot(expiry.version, stamp, expiry.days_left, expiry.expired, expiry.warning)
 
 
 # -- the page ----------------------------------------------------------------------------
@@ -360,6 +388,15 @@ TEXT: dict[str, dict[str, str]] = {
         "reviews": "{n} hồ sơ chờ kiểm tra bìa",
         "reviews_overdue": "{n} hồ sơ chờ kiểm tra bìa (lâu nhất quá 1 ngày)",
         "empty": "Không có máy nào.",
+        "root_expires": (
+            "Khóa gốc cập nhật (root v{version}) hết hạn ngày {date}, còn {days} ngày: những "
+            "người giữ khóa gốc phải ký root mới trước ngày đó, nếu không mọi máy sẽ từ chối "
+            "mọi bản cập nhật (docs/updates.md)."
+        ),
+        "root_expired": (
+            "Khóa gốc cập nhật (root v{version}) đã hết hạn ngày {date}: mọi máy đang từ chối "
+            "mọi bản cập nhật cho đến khi những người giữ khóa gốc ký root mới (docs/updates.md)."
+        ),
         "minutes_ago": "{n} phút trước",
         "hours_ago": "{n} giờ trước",
         "days_ago": "{n} ngày trước",
@@ -396,6 +433,15 @@ TEXT: dict[str, dict[str, str]] = {
         "reviews": "{n} cover(s) for the clerk to check",
         "reviews_overdue": "{n} cover(s) for the clerk to check (oldest over a day)",
         "empty": "No boxes.",
+        "root_expires": (
+            "The update root (root v{version}) expires on {date}, in {days} day(s): the root key "
+            "custodians must sign a new root before then, or every box refuses every update "
+            "(docs/updates.md)."
+        ),
+        "root_expired": (
+            "The update root (root v{version}) expired on {date}: every box refuses every update "
+            "until the root key custodians sign a new root (docs/updates.md)."
+        ),
         "minutes_ago": "{n} min ago",
         "hours_ago": "{n} h ago",
         "days_ago": "{n} days ago",
@@ -520,7 +566,16 @@ def page_context(answer: FleetAnswer, lang: str) -> dict[str, Any]:
         ],
         "other_lang_url": "/fleet?" + urlencode({**query, "lang": other}),
         "json_url": "/fleet.json" + ("?" + urlencode(query) if query else ""),
+        "root_banner": _root_banner(answer.update_root, t),
     }
+
+
+def _root_banner(root: UpdateRoot | None, t: dict[str, str]) -> str | None:
+    if root is None or root.warning is None:
+        return None
+    date = datetime.fromisoformat(root.expires).astimezone(VIETNAM).strftime("%d/%m/%Y")
+    key = "root_expired" if root.expired else "root_expires"
+    return t[key].format(version=root.version, date=date, days=max(root.days_left, 0))
 
 
 @dataclass(frozen=True)
@@ -570,6 +625,17 @@ class FleetController(Controller):
         )
 
 
+def template_environment() -> Environment:
+    """The page's templates: escaped, and a missing value is an error, not an empty cell."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 class FleetPlugin(InitPluginProtocol):
     """Adds the health report, the fleet routes and their templates to central's app."""
 
@@ -584,14 +650,7 @@ class FleetPlugin(InitPluginProtocol):
         app_config.dependencies["fleet_settings"] = Provide(
             lambda: self.settings, use_cache=True, sync_to_thread=False
         )
-        environment = Environment(
-            loader=FileSystemLoader(TEMPLATES),
-            autoescape=True,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
         app_config.template_config = TemplateConfig(
-            instance=JinjaTemplateEngine(engine_instance=environment)
+            instance=JinjaTemplateEngine(engine_instance=template_environment())
         )
         return app_config
