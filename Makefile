@@ -23,6 +23,10 @@ system-deps:
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v scanimage >/dev/null || missing="$$missing sane-utils"; \
+	ls /usr/lib/*/sane/libsane-test.so.1 >/dev/null 2>&1 || missing="$$missing libsane1"; \
+	[ -x /usr/sbin/smbd ] || missing="$$missing samba"; \
+	command -v smbclient >/dev/null || missing="$$missing smbclient"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

@@ -293,6 +293,206 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run(_state(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None)
 
 
+def cmd_share(args: argparse.Namespace) -> int:
+    """The copiers' scan-to-folder share (edge/share.py); as root, it writes Samba's side."""
+    from edge import share
+
+    if os.geteuid() != 0:
+        raise UserError("run 'edge share' as root: it writes Samba's configuration and account")
+    samba_dir = Path(args.samba_dir).resolve() if args.samba_dir else None
+    conf = samba_dir / "smb.conf" if samba_dir else share.CONF
+    dirs = share.SambaDirs.under(samba_dir) if samba_dir else None
+    state = _state(args.state) if getattr(args, "state", None) else None
+    service = not args.no_service
+    try:
+        if args.action == "enable":
+            password = None
+            if args.password_stdin:
+                password = sys.stdin.readline().strip()
+                if len(password) < 8:
+                    raise UserError(
+                        "the password on stdin is shorter than 8 characters: use longer"
+                    )
+            spec, password = share.enable(
+                state=state,
+                inbox=_inbox(args.inbox),
+                interfaces=args.interface or share.DEFAULT_INTERFACES,
+                conf=conf,
+                dirs=dirs,
+                port=args.port,
+                password=password,
+                service=service,
+            )
+            _print_share(spec, password, hide=args.hide_password or args.password_stdin)
+        elif args.action == "disable":
+            share.disable(state=state, conf=conf, dirs=dirs, service=service)
+            print(
+                "scan-to-folder share is off: smbd stopped and masked, the copier account removed"
+            )
+        elif args.action == "password":
+            password = share.reset_password(conf)
+            print(f"new password for {share.ACCOUNT}: {password}")
+            print("shown once: type it on the copier now (the old one no longer works)")
+        else:
+            return _share_status(share, conf, state, as_json=args.json, service=service)
+    except share.ShareError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _print_share(spec: Any, password: str | None, *, hide: bool) -> None:
+    from edge.share import interface_addresses
+
+    hosts = [str(a.ip) for a in interface_addresses(spec.interfaces) if a.version == 4]
+    print(f"scan-to-folder share is on ({', '.join(spec.interfaces)}); polling watcher on")
+    print("on the copier (scan to folder / SMB):")
+    for host in hosts or ["<box address>"]:
+        print(
+            f"  folder:   \\\\{host}\\{spec.name}   (some copiers: host {host}, path {spec.name})"
+        )
+    if spec.port != 445:
+        print(f"  port:     {spec.port}")
+    print(f"  user:     {spec.account}")
+    if password is None:
+        print("  password: unchanged (lost it? 'edge share password' sets a new one)")
+    elif hide:
+        print("  password: set, not shown (a new one: 'edge share password')")
+    else:
+        print(f"  password: {password}   <- shown once: write it down for the copier now")
+    print("  protocol: SMB2 or SMB3 (SMB1/CIFS is refused)")
+
+
+def _share_status(
+    share: Any, conf: Path, state: Path | None, *, as_json: bool, service: bool
+) -> int:
+    on = share.is_on(conf)
+    data: dict[str, Any] = {
+        "share": "on" if on else "off",
+        "conf": str(conf),
+        "smbd": share.service_state() if service else "unknown",
+        **share.share_status(state),
+    }
+    if on:
+        data["account"] = share.has_account(conf, share.ACCOUNT)
+        data["allowed"] = share.configured_subnets(conf)
+    problems = []
+    if on and data.get("use_polling") is False:
+        problems.append("polling is off: run 'edge share enable' again")
+    if on and not data["account"]:
+        problems.append(f"no {share.ACCOUNT} account: run 'edge share password'")
+    if on and data["smbd"] not in ("active", "unknown"):
+        problems.append("smbd is not running: 'systemctl restart smbd', then 'journalctl -u smbd'")
+    data["problems"] = problems
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        for key, value in data.items():
+            if key != "problems":
+                print(f"{key}: {value}")
+        for problem in problems:
+            print(f"problem: {problem}")
+    return EXIT_FAIL if problems else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Scan one batch into the inbox, list scanners, or answer the scanners' buttons.
+
+    Example: edge scan --state /var/lib/edge --inbox /srv/edge/inbox --duplex
+    """
+    import signal
+    import threading
+    from dataclasses import asdict, replace
+
+    from edge.capture.scanner import (
+        MESSAGES,
+        ButtonWatcher,
+        ScanError,
+        ScanOptions,
+        ScanProblem,
+        list_devices,
+        scan_batch,
+    )
+    from edge.store import Store
+
+    try:
+        if args.list:
+            devices = list_devices()
+            if args.json:
+                print(json.dumps([asdict(d) for d in devices], ensure_ascii=False))
+            for device in [] if args.json else devices:
+                print(f"{device.name}\t{device.label} ({device.kind})")
+            if not devices and not args.json:
+                raise ScanError(ScanProblem.NO_SCANNER)
+            return 0
+        if not args.state or not args.inbox:
+            raise UserError("'edge scan' needs --state and --inbox (or --list)")
+        store = Store.open(_state(args.state))
+        try:
+            settings = store.settings()
+            into = None
+            if args.into:
+                row = store.dossier(args.into) or store.dossier_by_code(args.into.upper())
+                if row is None:
+                    raise UserError(
+                        f"no dossier {args.into!r} on this box: give its id or code "
+                        "as 'edge dossiers' lists it"
+                    )
+                into = str(row["id"])
+        finally:
+            store.close()
+        options = ScanOptions.from_settings(settings)
+        changes = {
+            key: value
+            for key, value in (
+                ("device", args.device),
+                ("source", args.source),
+                ("duplex", args.duplex),
+                ("dpi", args.dpi),
+                ("colour", args.colour),
+            )
+            if value is not None
+        }
+        options = replace(options, **changes)
+        inbox = _inbox(args.inbox)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if args.buttons:
+            ButtonWatcher(options, inbox, settings.scan_button_poll_seconds).run(stop.is_set)
+            return 0
+        try:
+            result = scan_batch(
+                options,
+                inbox,
+                into=into,
+                on_page=lambda n: print(f"page {n}", file=sys.stderr, flush=True),
+                should_stop=stop.is_set,
+            )
+        except KeyboardInterrupt:
+            return 130
+    except ScanError as exc:
+        detail = f" ({exc.detail})" if exc.detail and args.verbose else ""
+        raise UserError(f"{exc}{detail} [{exc.problem.value}]") from None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "job": result.job.name,
+                    "device": result.device,
+                    "pages": len(result.pages),
+                    "cut_short": result.cut_short,
+                    "detail": result.detail,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"{len(result.pages)} page(s) from {result.device} into {result.job}")
+    if result.cut_short is not None:
+        say_error(f"cut short: {MESSAGES[result.cut_short]} [{result.cut_short.value}]")
+        return EXIT_FAIL
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge", description="Commune Edge box")
     parser.add_argument("--version", action="version", version=f"edge {__version__}")
@@ -353,6 +553,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     p.add_argument("--inbox", help="the scanner folder, for retrying quarantined files")
     p.set_defaults(func=cmd_tui)
+
+    p = sub.add_parser(
+        "share", help="the copiers' scan-to-folder SMB share (as root; off by default)"
+    )
+    share_sub = p.add_subparsers(dest="action", required=True)
+    for action, helptext in (
+        ("enable", "switch the share on (again: follows a new address, keeps the password)"),
+        ("disable", "switch the share off and remove the copier's account"),
+        ("password", "give the copier's account a new password, shown once"),
+        ("status", "is the share on, and is everything it needs in place"),
+    ):
+        q = share_sub.add_parser(action, help=helptext)
+        if action != "password":
+            q.add_argument(
+                "--state",
+                required=action == "enable",
+                help="the box's state folder (the polling watcher setting lives there)",
+            )
+        q.add_argument(
+            "--samba-dir",
+            help="keep smb.conf and Samba's databases here, not in /var/lib/samba (tests)",
+        )
+        q.add_argument("--no-service", action="store_true", help="do not start or stop smbd")
+        if action == "enable":
+            q.add_argument("--inbox", default="/srv/edge/inbox")
+            q.add_argument(
+                "--interface",
+                action="append",
+                help="the office network's interface (repeatable; default eth0)",
+            )
+            q.add_argument("--port", type=int, default=445, help="SMB port (tests)")
+            q.add_argument(
+                "--password-stdin", action="store_true", help="read the password from stdin"
+            )
+            q.add_argument(
+                "--hide-password",
+                action="store_true",
+                help="generate the password without printing it (first boot: logs keep output)",
+            )
+        if action == "status":
+            q.add_argument("--json", action="store_true")
+        q.set_defaults(func=cmd_share)
+
+    p = sub.add_parser(
+        "scan",
+        help="scan a batch from the scanner into the inbox (--list: the scanners)",
+        description="Example: edge scan --state /var/lib/edge --inbox /srv/edge/inbox --duplex",
+    )
+    p.add_argument("--state", help="the box's state folder (for the scan settings)")
+    p.add_argument("--inbox", help="the scanner folder capture watches")
+    p.add_argument("--list", action="store_true", help="list the scanners SANE finds")
+    p.add_argument("--device", help="SANE device name from --list (default: setting, or first)")
+    p.add_argument("--source", choices=("adf", "flatbed"), help="feeder or glass")
+    p.add_argument("--duplex", action="store_true", default=None, help="both sides")
+    p.add_argument("--dpi", type=int, choices=(200, 300), help="resolution")
+    p.add_argument("--colour", action="store_true", default=None, help="colour (default)")
+    p.add_argument(
+        "--grey", dest="colour", action="store_false", default=None, help="shades of grey"
+    )
+    p.add_argument("--into", help="dossier id or code the pages are added to")
+    p.add_argument(
+        "--buttons", action="store_true", help="keep scanning a batch at each button press"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON summary")
+    p.set_defaults(func=cmd_scan)
 
     from edge.update.admin_cli import register as register_update
 

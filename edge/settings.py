@@ -46,6 +46,17 @@ class Settings:
     # decoded image bytes capture may hold at once (edge/capture/readers.py); 0: a quarter
     # of the machine's memory, at most 200 MB. Larger pages are quarantined, not decoded.
     max_decode_mb: int = 0
+    # scanning from the box (edge/capture/scanner.py): Decree 30/2020 asks for colour and at
+    # least 200 dpi; 300 dpi keeps small print and receipt barcodes readable. Pages are saved
+    # as baseline JPEG, which a PDF embeds as it is. scan_device "" takes the first scanner
+    # found; scan_source is "adf" (the feeder) or "flatbed" (one page from the glass).
+    scan_device: str = ""
+    scan_source: str = "adf"
+    scan_duplex: bool = False
+    scan_dpi: int = 300
+    scan_colour: bool = True
+    # how often edge-scan-button.service asks a USB scanner whether its button was pressed
+    scan_button_poll_seconds: float = 1.0
 
     @classmethod
     def from_mapping(
@@ -117,6 +128,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "sync_poll_seconds": (0.05, 86_400.0),
     "sync_backoff_max_seconds": (0.1, 7 * 86_400.0),
     "max_decode_mb": (0, 64 * 1024),
+    "scan_dpi": (200, 600),
+    "scan_button_poll_seconds": (0.2, 60.0),
 }
 
 

@@ -35,6 +35,7 @@ SERVICES = [
     "edge-update-usb.service",
     "edge-firstboot.service",
     "edge-restart.service",
+    "edge-scan-button.service",
 ]
 ALL_UNITS = [
     *SERVICES,
@@ -43,7 +44,7 @@ ALL_UNITS = [
     "edge-update-request.path",
     "media-edge\\x2dusb.mount",
 ]
-BUDGET = {"edge.service": 20, "edge-central.service": 25}
+BUDGET = {"edge.service": 20, "edge-central.service": 25, "edge-scan-button.service": 20}
 
 
 def tool(name: str) -> str:
@@ -177,7 +178,14 @@ def exec_args(unit: str, key: str = "ExecStart") -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "unit", ["edge.service", "edge-central.service", "edge-tui@.service", "edge-update.service"]
+    "unit",
+    [
+        "edge.service",
+        "edge-central.service",
+        "edge-tui@.service",
+        "edge-update.service",
+        "edge-scan-button.service",
+    ],
 )
 def test_exec_lines_are_commands_the_cli_accepts(unit: str) -> None:
     argv = exec_args(unit)

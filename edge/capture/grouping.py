@@ -10,12 +10,18 @@ Kept apart from I/O so the rule can be read and tested on its own:
   the clerk completes in the UI;
 * a page that carries a receipt-like symbol capture could not confirm opens a
   new dossier marked for review, never a silent guess either way: the clerk
-  decides whether it is a new dossier or belongs to the one before (issue 10).
+  decides whether it is a new dossier or belongs to the one before (issue 10);
+* a job folder whose name carries ``into-<dossier id>`` (``edge scan --into``: a supplement
+  or a forgotten page scanned at the clerk's request) starts with that dossier open, so its
+  pages join it until a cover page says otherwise (issue 17).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_INTO = re.compile(r"(?:^|[-_. ])into-(d[0-9a-f]{12,40})(?=$|[-_. ])")
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,22 @@ def place(
     if open_dossier_id is not None:
         return Placement(open_dossier_id, None)
     return Placement(None, None)
+
+
+def into_tag(dossier_id: str) -> str:
+    """The part of a job folder's name that sends its pages to ``dossier_id``."""
+    tag = f"into-{dossier_id}"
+    if folder_target(tag) != dossier_id:
+        raise ValueError(f"{dossier_id!r} is not a dossier id")
+    return tag
+
+
+def folder_target(folder: str) -> str | None:
+    """The dossier a job folder's name asks its pages to join, if it names one.
+
+    Only a dossier id is taken, never a dossier code: ids carry a random part and are not
+    on the receipt slip, so a folder named by hand on a copier cannot aim pages at a
+    citizen's dossier by copying the code off a slip.
+    """
+    found = _INTO.search(folder)
+    return found.group(1) if found else None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.capture import barcodes, quality
-from edge.capture.grouping import place
+from edge.capture.grouping import folder_target, place
 from edge.capture.names import display_name, inbox_path
 from edge.capture.readers import (
     BUDGET,
@@ -240,13 +240,24 @@ class Capture:
             return "file", f"file:{sha256}"
         return "loose", "loose"
 
-    def _job(self, kind: str, key: str) -> tuple[int, str | None]:
+    def _job(self, kind: str, key: str, into: str | None = None) -> tuple[int, str | None]:
+        """The open job for ``key``; a new one starts with dossier ``into`` open, if it lives."""
         row = self.store.open_job(key)
         if row is None:
             with self.store.transaction():
                 job_id = self.store.new_job(kind, key)
-            return job_id, None
+                target = self._live_dossier(into)
+                if target is not None:
+                    self.store.set_job_dossier(job_id, target)
+            return job_id, target
         return int(row["id"]), row["open_dossier_id"]
+
+    def _live_dossier(self, dossier_id: str | None) -> str | None:
+        """``dossier_id``, or the dossier it was merged into; None if there is no such one."""
+        row = self.store.dossier(dossier_id) if dossier_id else None
+        if row is not None and row["status"] == "merged":
+            row = self.store.dossier(row["merged_into"]) if row["merged_into"] else None
+        return str(row["id"]) if row is not None else None
 
     def close_idle_jobs(self, *, everything: bool = False) -> list[int]:
         """Close jobs quiet for the idle time (all of them at the end of ``--once``)."""
@@ -396,7 +407,8 @@ class Capture:
             for (page, analysis), is_last in _with_last(stream):
                 if job_id is None:
                     kind, key = self._job_key(relative, page.media_type, sha256)
-                    job_id, _ = self._job(kind, key)
+                    into = folder_target(str(relative.parts[0])) if kind == "folder" else None
+                    job_id, _ = self._job(kind, key, into)
                 if page.index < done or analysis is None:
                     continue
                 dossier_id = self._commit_page(

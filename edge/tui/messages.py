@@ -297,3 +297,33 @@ def symbology_label(name: str) -> str:
     """A decoder's symbology name as printed on the box's manuals ("Code 128", "QR")."""
     key = "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())[:20]
     return SYMBOLOGY.get(key, key.upper())
+
+
+# What `edge scan` reports went wrong (edge.capture.scanner.ScanProblem), for the scan key;
+# the English is the scanner module's own line, so the CLI and the UI say the same thing.
+SCAN_PROBLEMS = {
+    "no_scanner": N_("No scanner found. Check its cable and power, then try again."),
+    "device_gone": N_(
+        "The scanner stopped answering. Check its cable and power, then scan the rest again."
+    ),
+    "paper_jam": N_("Paper jam. Open the scanner, remove the sheet, then scan the rest."),
+    "feeder_empty": N_("The feeder is empty. Put the pages in the feeder and try again."),
+    "cover_open": N_("The scanner's cover is open. Close it and scan the rest again."),
+    "device_busy": N_("The scanner is busy. Wait a moment and try again."),
+    "permission_denied": N_(
+        "The box may not use this scanner. Call regional IT (scanner permissions)."
+    ),
+    "no_feeder": N_("This scanner has no document feeder. Scan from the glass instead."),
+    "no_flatbed": N_("This scanner has no glass. Put the pages in the feeder instead."),
+    "no_duplex": N_("This scanner cannot scan both sides. Scan one side only."),
+    "scan_running": N_("Another scan is running. Wait for it to finish."),
+    "sane_missing": N_("Scanning is not installed on this box. Call regional IT."),
+    "stopped": N_("Scanning was stopped. Scan the remaining pages again."),
+    "interrupted": N_("A scan was interrupted (power cut?). Check its last pages."),
+    "scan_failed": N_("The scan failed. Try again; if it repeats, call regional IT."),
+}
+
+
+def scan_problem(code: str) -> str:
+    """The clerk's sentence for a scan problem code; an unknown code reads as a failed scan."""
+    return _(SCAN_PROBLEMS.get(code, SCAN_PROBLEMS["scan_failed"]))

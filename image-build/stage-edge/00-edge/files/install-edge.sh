@@ -61,4 +61,38 @@ install -m 0644 "$B/console-setup" /etc/default/console-setup
 install -d -m 0755 /etc/systemd/journald.conf.d
 printf '[Journal]\nStorage=persistent\nSystemMaxUse=64M\n' >/etc/systemd/journald.conf.d/edge.conf
 
+# --- Scan to folder for copiers (Samba) -------------------------------------------------
+# Off by default: smbd, nmbd and the AD DC masked, no share, no account. Debian's
+# smb.conf (homes, printers) is replaced by an include of the file 'edge share' writes
+# under /var/lib (first boot may write there while /etc stays read-only); the copier's
+# Unix account exists but has no Samba password until 'edge share enable'.
+if [ -x /usr/sbin/smbd ]; then
+	install -D -m 0644 "$B/systemd/sysusers.d/edge-share.conf" /usr/lib/sysusers.d/edge-share.conf
+	systemd-sysusers edge-share.conf
+	install -D -m 0644 "$B/systemd/smbd.service.d/edge.conf" \
+		/usr/lib/systemd/system/smbd.service.d/edge.conf
+	install -D -m 0644 "$B/systemd/edge-firstboot.service.d/share.conf" \
+		/usr/lib/systemd/system/edge-firstboot.service.d/share.conf
+	printf '%s\n' '# Commune Edge: the box'"'"'s Samba configuration is written by '"'"'edge share'"'"'.' \
+		'include = /var/lib/samba/edge-share.conf' >/etc/samba/smb.conf
+	/opt/edge/current/bin/edge share disable --no-service
+	systemctl disable smbd.service nmbd.service samba-ad-dc.service 2>/dev/null || true
+	systemctl mask smbd.service nmbd.service samba-ad-dc.service
+fi
+
+# --- Scanning on the box (SANE) ---------------------------------------------------------
+# USB sheet-fed scanners through sane-backends' drivers, network scanners (and USB ones
+# that speak IPP over USB, through ipp-usb) through sane-airscan. libsane1's udev rules
+# hand a known scanner's device node to the scanner group (an ACL, hence acl): edge joins
+# it. sane-backends' own escl driver is switched off, or every network scanner would be
+# listed twice (once by escl, once by airscan). edge-scan-button.service answers the
+# scanner's own button (see docs/operations.md, "Scanners").
+if command -v scanimage >/dev/null; then
+	install -D -m 0644 "$B/systemd/sysusers.d/edge-scanner.conf" \
+		/usr/lib/sysusers.d/edge-scanner.conf
+	systemd-sysusers edge-scanner.conf
+	sed -i 's/^escl$/#escl/' /etc/sane.d/dll.conf
+	systemctl enable edge-scan-button.service
+fi
+
 echo "installed Commune Edge $VERSION in $RELEASE"
