@@ -11,6 +11,7 @@ alert, which the fleet page shows). Over the network and by USB stick.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -170,3 +171,37 @@ def test_a_central_with_another_history_is_refused_not_overwritten(
         assert outbox.acked_through(store) == restored["acked"]  # nothing was forgotten
     finally:
         store.close()
+
+
+class LoweringHead(httpx.HTTPTransport):
+    """Something on the way (a proxy, a forged answer) says central holds nothing of this box:
+    every unsigned ``head`` in a JSON answer is put back to the start of the chain."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        response.read()
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            return response
+        if not isinstance(body, dict) or "head" not in body:
+            return response
+        body["head"] = {"seq": 0, "hash": "0" * 64}
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(
+            response.status_code, headers=headers, content=json.dumps(body).encode()
+        )
+
+
+def test_a_head_lowered_on_the_way_is_not_believed(tmp_path: Path, box: Path) -> None:
+    """The head the box acts on is the one in central's signed statement: an unsigned answer
+    saying central lost everything neither resends the history nor raises the alarm."""
+    with serving(tmp_path / "central", box) as server:
+        device = enroll(box, server)
+        assert client.sync_once(box, policy=FAST).done
+        held = central_chain(server.central, device)
+        report = client.sync_once(box, policy=FAST, transport=LoweringHead())
+        assert report.done, report.error
+        assert report.central_lost_events == 0 and report.batches == 0
+        assert ALERT not in summary_alerts(box)
+        assert central_chain(server.central, device) == held

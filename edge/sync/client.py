@@ -607,12 +607,25 @@ class Round:
         box with nothing new to send would say ``done`` forever while the dossiers past
         central's head are lost there (issue 11, item 6). Only a box holding receipts can
         be owed anything, so a fresh box skips the request.
+
+        The head comes in central's signed statement, bound to this request's nonce: the
+        answer of ``GET /device`` is not signed, and a head lowered on the way would make
+        the box resend its history and raise a false "central lost data". Only a central
+        older than the signed head is asked that way.
         """
         if outbox.acked_through(self.store) == 0:
             return
-        response = self.link.call("GET", f"{c.API}/device")
-        info: c.DeviceAnswer = _decode(response, c.DeviceAnswer)
-        self.rewind(info.head)
+        after = int(outbox.cursor(self.store, downlink.CURSOR, "0") or 0)
+        response = self.link.call("GET", f"{c.API}/downlink", params={"after": after, "limit": 1})
+        nonce = response.request.headers.get(c.H_NONCE, "")
+        answer: c.DownlinkAnswer = _decode(response, c.DownlinkAnswer)
+        device = self.enrollment.device_id
+        statement = downlink.verify_statement(self.keyring, device, nonce, answer.clock)
+        head = statement.head
+        if head is None:
+            info: c.DeviceAnswer = _decode(self.link.call("GET", f"{c.API}/device"), c.DeviceAnswer)
+            head = info.head
+        self.rewind(head)
 
     def rewind(self, head: c.Head) -> bool:
         """Central's head is behind this box's receipts: send again what it lost."""

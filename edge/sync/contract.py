@@ -447,10 +447,18 @@ class DownlinkDoc(msgspec.Struct):
 
 
 class Clock(msgspec.Struct):
+    """Central's signed answer to one request: its time and how far it holds this box's chain.
+
+    ``head`` is what the box trusts when it decides that central lost events (a restore from
+    an older backup) and sends them again; unsigned, a man in the middle could make every box
+    resend its history and raise a false alarm. None from a central older than the field.
+    """
+
     v: int
     device: str
     nonce: str
     server_time: int
+    head: Head | None = None
 
 
 class StickRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -51,6 +51,13 @@ def verify_item(
 
 def verify_clock(keyring: Keyring, device_id: str, nonce: str, doc: c.SignedDocument) -> int:
     """Central's time, trusted only when signed and bound to this request's nonce."""
+    return verify_statement(keyring, device_id, nonce, doc).server_time
+
+
+def verify_statement(
+    keyring: Keyring, device_id: str, nonce: str, doc: c.SignedDocument
+) -> c.Clock:
+    """Central's signed statement (time, and its head of this box's chain) for one request."""
     public = keyring.central_receipt_public
     if public is None:
         raise outbox.SyncStateError("this box is not enrolled: run 'edge enroll'")
@@ -60,7 +67,7 @@ def verify_clock(keyring: Keyring, device_id: str, nonce: str, doc: c.SignedDocu
         raise outbox.SyncStateError(f"central's clock statement does not verify ({exc})") from exc
     if clock.device != device_id or clock.nonce != nonce:
         raise outbox.SyncStateError("central's clock statement answers another request")
-    return clock.server_time
+    return clock
 
 
 def observe_time(store: Store, server_ms: int) -> None:

@@ -36,10 +36,18 @@ class Downlink:
                 .where(st.devices.c.device_id == row.device_id)
                 .values(downlink_cursor=after)
             )
-        return self.downlink_items(conn, row.device_id, row.office, after, limit, nonce)
+        head = c.Head(seq=row.head_seq, hash=row.head_hash)
+        return self.downlink_items(conn, row.device_id, row.office, after, limit, nonce, head)
 
     def downlink_items(
-        self, conn: Connection, device_id: str, office: str, after: int, limit: int, nonce: str
+        self,
+        conn: Connection,
+        device_id: str,
+        office: str,
+        after: int,
+        limit: int,
+        nonce: str,
+        head: c.Head | None = None,
     ) -> c.DownlinkAnswer:
         rows = conn.execute(
             select(st.downlink.c.id, st.downlink.c.document, st.downlink.c.signature)
@@ -52,7 +60,7 @@ class Downlink:
         now = self.core.now()
         clock = c.sign_document(
             c.DOMAIN_CLOCK,
-            c.Clock(v=c.PROTOCOL, device=device_id, nonce=nonce, server_time=now),
+            c.Clock(v=c.PROTOCOL, device=device_id, nonce=nonce, server_time=now, head=head),
             self.core.keys.sign,
         )
         return c.DownlinkAnswer(
