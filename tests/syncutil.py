@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -153,9 +156,6 @@ class ServeProcess:
     """``edge central serve`` as its own process (the way production runs it)."""
 
     def __init__(self, data: Path, db_url: str | None = None) -> None:
-        import subprocess
-        import sys
-
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -172,9 +172,17 @@ class ServeProcess:
         ]
         if db_url:
             command += ["--db", db_url]
-        self.proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        # Output goes to a file, not a pipe nobody reads: a busy receiver's log lines would
+        # fill a pipe and stall it. ``output()`` shows it when a test needs to say why.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in __exit__)
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        """What the receiver printed so far, and how it ended if it did."""
+        self.log.flush()
+        self.log.seek(0)
+        ended = self.proc.poll()
+        return (f"[exited {ended}] " if ended is not None else "") + self.log.read()[-4000:]
 
     @property
     def url(self) -> str:
@@ -186,9 +194,7 @@ class ServeProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"central exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
-                )
+                raise RuntimeError(f"central exited: {self.output()}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return self
@@ -199,7 +205,8 @@ class ServeProcess:
     def __exit__(self, *_exc: object) -> None:
         self.proc.terminate()
         try:
-            self.proc.communicate(timeout=15)
-        except Exception:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate(timeout=15)
+            self.proc.wait(timeout=15)
+        self.log.close()

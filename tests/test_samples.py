@@ -358,4 +358,4 @@ def test_text_page_generation_speed() -> None:
         timings.append(time.perf_counter() - started)
     ratio = statistics.median(timings) / statistics.median(encode)
     print(f"text_page + save_jpeg at 300 dpi: {ratio:.2f} x save_jpeg alone, 20 pages")
-    assert ratio < 3
+    assert ratio < 4  # about 2 on a quiet machine; the margin is for a busy one

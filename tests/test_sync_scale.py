@@ -113,18 +113,23 @@ def test_the_same_batch_at_both_receivers_at_once_is_stored_once(
     body = batch.body()
     path = f"/v1/batches/{batch.batch_id}"
     answers: list[httpx.Response] = []
+    failures: list[str] = []
     gate = threading.Barrier(2)
 
     def put(server: ServeProcess) -> None:
         headers = signed(keyring, device, "PUT", path, body)
         gate.wait()
-        answers.append(httpx.put(server.url + path, content=body, headers=headers, timeout=30))
+        try:
+            answers.append(httpx.put(server.url + path, content=body, headers=headers, timeout=60))
+        except httpx.HTTPError as exc:
+            failures.append(f"{server.url}: {exc!r}; the receiver said: {server.output()}")
 
     threads = [threading.Thread(target=put, args=(s,)) for s in (a, b)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(90)
+    assert not failures, failures
     assert [r.status_code for r in answers] == [200, 200]
     receipts = [
         c.decode_document(c.SignedDocument(**r.json()["receipt"]), c.Receipt) for r in answers
