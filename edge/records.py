@@ -253,11 +253,7 @@ class Ledger:
             value = "".join(ch for ch in clean.get(field_name, "") if ch.isdigit())
             if value:
                 terms.update(session.blind_terms([value], field_name))
-        self.store.conn.execute("DELETE FROM blind_index WHERE dossier_id=?", (dossier_id,))
-        self.store.conn.executemany(
-            "INSERT OR IGNORE INTO blind_index(term, dossier_id) VALUES (?, ?)",
-            [(t, dossier_id) for t in sorted(terms)],
-        )
+        self.store.replace_blind_terms(dossier_id, sorted(terms))
         self.record(dossier_id, "dossier.fields_set", {"fields": clean, "by": session.clerk})
 
 
@@ -301,9 +297,7 @@ class Reader:
         return dict(value)  # type: ignore[arg-type]
 
     def quarantined_bytes(self, quarantine_id: str) -> bytes:
-        row = self.store.conn.execute(
-            "SELECT * FROM quarantine WHERE id=?", (quarantine_id,)
-        ).fetchone()
+        row = self.store.quarantine_entry(quarantine_id)
         if row is None or row["key_id"] is None:
             raise StoreError(f"no stored original for quarantined file {quarantine_id}")
         blobs = [self.store.blob(b) for b in json.loads(row["blob_ids"])]

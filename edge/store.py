@@ -764,6 +764,185 @@ class Store:
         ).fetchall()
         return [dict(r) for r in rows]
 
+    # -- the clerk's desk (edge/desk/): sign-in throttling, drafts, page moves, search ----------
+    # Each table has one owner: the desk says what it means ("forget this draft"), the
+    # store knows how that is written. Writers run inside the caller's transaction.
+
+    def clerk_login(self, login: str) -> sqlite3.Row | None:
+        """The throttle of one name (a clerk's, or ``?``+tag for a name that is no clerk)."""
+        return self.conn.execute("SELECT * FROM clerk_logins WHERE login=?", (login,)).fetchone()
+
+    def unknown_logins(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM clerk_logins WHERE login LIKE '?%'").fetchall()
+
+    def forget_logins(self, logins: Sequence[str]) -> None:
+        self.conn.executemany("DELETE FROM clerk_logins WHERE login=?", [(k,) for k in logins])
+
+    def forget_login_and_unknowns(self, login: str) -> None:
+        """A clerk signed in: their count starts again, and guesses under other names go."""
+        self.conn.execute("DELETE FROM clerk_logins WHERE login=? OR login LIKE '?%'", (login,))
+
+    def hold_login(self, login: str, wait_ms: int, lock_ms: int, since: str) -> None:
+        """Store what is left of a delay and a lockout as of the instant ``since``."""
+        self.conn.execute(
+            "UPDATE clerk_logins SET wait_ms=?, lock_ms=?, since=? WHERE login=?",
+            (wait_ms, lock_ms, since, login),
+        )
+
+    def put_login_failure(
+        self,
+        login: str,
+        *,
+        failures: int,
+        lockouts: int,
+        wait_ms: int,
+        lock_ms: int,
+        since: str,
+        updated: str,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO clerk_logins(login, failures, lockouts, wait_ms, lock_ms, since, "
+            "updated) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(login) DO UPDATE SET failures=excluded.failures, "
+            "lockouts=excluded.lockouts, wait_ms=excluded.wait_ms, "
+            "lock_ms=excluded.lock_ms, since=excluded.since, updated=excluded.updated",
+            (login, failures, lockouts, wait_ms, lock_ms, since, updated),
+        )
+
+    def draft(self, dossier_id: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM drafts WHERE dossier_id=?", (dossier_id,)
+        ).fetchone()
+
+    def put_draft(
+        self, dossier_id: str, *, clerk: str, key_id: str, payload: bytes, updated: str
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO drafts(dossier_id, clerk, key_id, payload, updated) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(dossier_id) DO UPDATE SET "
+            "clerk=excluded.clerk, key_id=excluded.key_id, payload=excluded.payload, "
+            "updated=excluded.updated",
+            (dossier_id, clerk, key_id, payload, updated),
+        )
+
+    def delete_draft(self, dossier_id: str) -> None:
+        self.conn.execute("DELETE FROM drafts WHERE dossier_id=?", (dossier_id,))
+
+    def set_page_position(self, page_id: str, position: int) -> None:
+        self.conn.execute("UPDATE pages SET position=? WHERE id=?", (position, page_id))
+
+    def move_page(
+        self,
+        page_id: str,
+        *,
+        dossier_id: str,
+        position: int,
+        blob_id: str,
+        key_id: str,
+        attrs: bytes | None,
+    ) -> None:
+        """Point a page at its new dossier and at the blob sealed for it there."""
+        self.conn.execute(
+            "UPDATE pages SET dossier_id=?, position=?, blob_id=?, key_id=?, attrs=? WHERE id=?",
+            (dossier_id, position, blob_id, key_id, attrs, page_id),
+        )
+
+    def replace_blind_terms(self, dossier_id: str, terms: Sequence[str]) -> None:
+        """A dossier's search terms become exactly ``terms`` (none: it is found by code only)."""
+        self.conn.execute("DELETE FROM blind_index WHERE dossier_id=?", (dossier_id,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO blind_index(term, dossier_id) VALUES (?, ?)",
+            [(t, dossier_id) for t in terms],
+        )
+
+    def blind_term_count(self, term: str) -> int:
+        row = self.conn.execute("SELECT COUNT(*) FROM blind_index WHERE term = ?", (term,))
+        return int(row.fetchone()[0])
+
+    def first_event(self, dossier_id: str, event_type: str) -> Event | None:
+        row = self.conn.execute(
+            "SELECT * FROM events WHERE dossier_id=? AND type=? ORDER BY seq LIMIT 1",
+            (dossier_id, event_type),
+        ).fetchone()
+        return Event(**dict(row)) if row is not None else None
+
+    def events_of_type(self, event_type: str) -> list[Event]:
+        """Every event of one type, oldest first (handovers, for a date's batches)."""
+        rows = self.conn.execute("SELECT * FROM events WHERE type=? ORDER BY seq", (event_type,))
+        return [Event(**dict(r)) for r in rows]
+
+    def search_dossiers(
+        self,
+        *,
+        code_trigram: str | None = None,
+        code_like: str | None = None,
+        number_terms: Sequence[str] = (),
+        name_terms: Sequence[str] = (),
+        limit: int = 100,
+    ) -> tuple[int, list[str]]:
+        """How many dossiers match any of the kinds given, and the ids of the newest ``limit``.
+
+        ``code_trigram`` is an FTS5 phrase for the trigram index of codes, ``code_like`` a
+        LIKE pattern (escaped with ``\\``) for needles too short for trigrams. A number
+        matches any of its blind terms; a name must match every one of ``name_terms``,
+        given rarest first: the rarest word's dossiers are walked and the others looked up
+        by key, instead of intersecting sets of 40,000 "nguyen"s. Ids are time-ordered
+        (``records.new_id``), so the newest are the largest.
+        """
+        parts: list[str] = []
+        params: list[str] = []
+        if code_trigram is not None:
+            parts.append("SELECT dossier_id AS id FROM dossier_codes WHERE dossier_codes MATCH ?")
+            params.append(code_trigram)
+        if code_like is not None:
+            parts.append("SELECT id FROM dossiers WHERE code LIKE ? ESCAPE '\\'")
+            params.append(code_like)
+        if number_terms:
+            marks = ",".join("?" * len(number_terms))
+            parts.append(f"SELECT dossier_id AS id FROM blind_index WHERE term IN ({marks})")
+            params.extend(number_terms)
+        if name_terms:
+            others = "".join(
+                " AND EXISTS (SELECT 1 FROM blind_index o WHERE o.term = ?"
+                " AND o.dossier_id = b.dossier_id)"
+                for _ in name_terms[1:]
+            )
+            parts.append(f"SELECT b.dossier_id AS id FROM blind_index b WHERE b.term = ?{others}")
+            params.extend(name_terms)
+        if not parts:
+            return 0, []
+        matches = " UNION ".join(f"SELECT id FROM ({p})" for p in parts)
+        total = int(self.conn.execute(f"SELECT COUNT(*) FROM ({matches})", params).fetchone()[0])
+        if not total:
+            return 0, []
+        newest = [
+            r[0]
+            for r in self.conn.execute(
+                f"SELECT id FROM ({matches}) ORDER BY id DESC LIMIT ?", (*params, limit)
+            )
+        ]
+        return total, newest
+
+    def dossier_summaries(self, ids: Sequence[str]) -> list[sqlite3.Row]:
+        """Code, status, times and sealed fields of the given dossiers, in no order."""
+        out: list[sqlite3.Row] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            out.extend(
+                self.conn.execute(
+                    "SELECT id, code, status, received_at, appointment, fields, fields_key_id "
+                    f"FROM dossiers WHERE id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            )
+        return out
+
+    def quarantine_entry(self, quarantine_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM quarantine WHERE id=?", (quarantine_id,)).fetchone()
+
+    def set_quarantine_status(self, quarantine_id: str, status: str) -> None:
+        self.conn.execute("UPDATE quarantine SET status=? WHERE id=?", (status, quarantine_id))
+
     # -- health ------------------------------------------------------------------
 
     def integrity_check(self) -> str:

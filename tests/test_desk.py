@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from edge import samples
+from edge.clock import Clock
 from edge.desk import (
     MERGED,
     DeskError,
@@ -16,7 +17,9 @@ from edge.desk import (
     DeskReader,
     LoginGuard,
     LoginPolicy,
+    check_details,
     clean_details,
+    missing_fields,
     parse_date,
 )
 from edge.domain import CodePatterns
@@ -350,3 +353,124 @@ def test_retrying_a_quarantined_file_never_writes_through_a_planted_link(
     assert not (tmp_path / "elsewhere.jpg").exists()
     assert not path.is_symlink() and path.read_bytes() == b"scan!"
     assert sorted(p.name for p in inbox.iterdir()) == sorted(["ho-so.jpg.part", path.name])
+
+
+# -- issue 12: what the desk got wrong ----------------------------------------------------------
+
+
+def _filled(ledger: DeskLedger, code: str) -> str:
+    dossier = add_dossier(ledger, code, pages=2)
+    ledger.save_details(
+        dossier,
+        clean_details(
+            {"procedure": "1.001193", "full_name": "Lê Thị Hà", "cccd": "001190012345"},
+            today=TODAY,
+        ),
+    )
+    return dossier
+
+
+def test_completion_names_every_missing_field_at_once(office) -> None:
+    _store, ledger, _reader = office
+    dossier = add_dossier(ledger, "000.00.01.H29-240115-0010", pages=1)
+    with pytest.raises(DeskError) as err:
+        ledger.complete(dossier)
+    assert err.value.reason == "missing"
+    assert err.value.field == "procedure"
+    assert err.value.details["fields"] == ["procedure", "full_name", "cccd"]
+
+
+def test_every_problem_of_the_form_is_listed_at_once() -> None:
+    details, problems = check_details(
+        {"cccd": "123", "phone": "12", "full_name": "Hà", "birth_year": "85"}, today=TODAY
+    )
+    assert [(p.reason, p.field) for p in problems] == [
+        ("birth_year_invalid", "birth_year"),
+        ("cccd_length", "cccd"),
+        ("phone_invalid", "phone"),
+    ]
+    assert details.full_name == "Hà"
+    assert missing_fields({"code": "X", "full_name": " "}) == ["procedure", "full_name", "cccd"]
+
+
+def test_a_year_of_birth_in_the_future_is_not_called_a_digit_problem() -> None:
+    with pytest.raises(DeskError) as err:
+        clean_details({"birth_year": "2031"}, today=TODAY)
+    assert (err.value.reason, err.value.field) == ("birth_year_future", "birth_year")
+    with pytest.raises(DeskError) as err:
+        clean_details({"birth_year": "1850"}, today=TODAY)
+    assert err.value.reason == "birth_year_old"
+
+
+def test_a_return_date_in_the_past_is_refused_unless_already_saved() -> None:
+    with pytest.raises(DeskError) as err:
+        clean_details({"appointment": "26/11/2026"}, today=TODAY)
+    assert (err.value.reason, err.value.field) == ("date_past", "appointment")
+    kept = clean_details({"appointment": "26/11/2026"}, today=TODAY, saved_appointment="2026-11-26")
+    assert kept.appointment == "2026-11-26"
+    assert clean_details({"appointment": "27/11/2026"}, today=TODAY).appointment == "2026-11-27"
+
+
+def test_a_completed_dossier_is_reopened_until_its_paper_leaves(office, state: Path) -> None:
+    store, ledger, reader = office
+    dossier = _filled(ledger, "000.00.01.H29-240115-0011")
+    with pytest.raises(DeskError, match="not_complete"):
+        ledger.reopen(dossier)
+    ledger.complete(dossier)
+    ledger.reopen(dossier)
+    row = store.dossier(dossier)
+    assert (row["status"], row["completed_at"]) == ("waiting_details", None)
+    reopened = [e for e in store.events() if e.type == "dossier.reopened"]
+    assert len(reopened) == 1 and reader.event_payload(reopened[0])["clerk"] == "lan"
+    ledger.save_details(dossier, clean_details({"full_name": "Lê Thị Hà"}, today=TODAY))
+    ledger.save_details(
+        dossier,
+        clean_details(
+            {"procedure": "1.001193", "full_name": "Lê Thị Hằng", "cccd": "001190012345"},
+            today=TODAY,
+        ),
+    )
+    ledger.complete(dossier)
+    ledger.record_handover([dossier], TODAY)
+    with pytest.raises(DeskError, match="already_handed_over"):
+        ledger.reopen(dossier)
+    assert store.verify_chain() is None
+
+
+def test_split_pages_go_back_into_a_completed_dossier(office) -> None:
+    store, ledger, _reader = office
+    first = _filled(ledger, "000.00.01.H29-240115-0012")
+    add_pages(ledger, first, 1, first=5)
+    pages = store.pages(first)
+    split_off = ledger.split(first, pages[2]["id"])
+    ledger.complete(first)
+    ledger.merge(split_off, first)
+    assert [p["id"] for p in store.pages(first)] == [p["id"] for p in pages]
+    assert store.dossier(first)["status"] == COMPLETE
+    assert store.dossier(split_off)["status"] == MERGED
+
+
+def test_a_merge_into_a_merged_dossier_names_that_dossier(office) -> None:
+    _store, ledger, _reader = office
+    gone = add_dossier(ledger, "000.00.01.H29-240115-0013", pages=1)
+    kept = add_dossier(ledger, "000.00.01.H29-240115-0014", pages=1)
+    loose = add_dossier(ledger, None, pages=1)
+    ledger.merge(gone, kept)
+    with pytest.raises(DeskError) as err:
+        ledger.merge(loose, gone)
+    assert err.value.reason == "target_merged"
+    assert err.value.details["code"] == "000.00.01.H29-240115-0013"
+
+
+def test_completion_after_a_clock_that_ran_ahead_is_dated_today(office) -> None:
+    """The order stamp stays where a wall clock set to 2031 once left it; the completion
+    date (on the handover list, at central) is the corrected clock's day."""
+    store, ledger, _reader = office
+    ahead = int(datetime(2031, 6, 1, tzinfo=UTC).timestamp() * 1000)
+    today = int(datetime(2026, 11, 27, 2, 0, tzinfo=UTC).timestamp() * 1000)
+    store.clock = Clock(store.clock.floor_ms, store.clock.last, wall=lambda: ahead)
+    dossier = _filled(ledger, "000.00.01.H29-240115-0012")
+    store.clock = Clock(store.clock.floor_ms, store.clock.last, wall=lambda: today)
+    ledger.complete(dossier)
+    assert store.dossier(dossier)["completed_at"].startswith("2026-11-27")
+    assert store.clock.last.ms >= ahead  # the log's order is kept

@@ -372,7 +372,11 @@ async def test_the_sync_screen_tells_the_clerk_in_its_own_words(
         clerk = card(screen, "Máy chủ trung tâm")
         assert "Trung tâm không còn chấp nhận thiết bị này: hãy gọi bộ phận CNTT khu vực." in clerk
         assert "CALL" not in clerk and "0900" not in clerk and "[blink]" not in clerk
-        # the technician's view keeps central's words, escaped, as plain characters
+        # the technician's view (behind T) keeps central's words, escaped, as plain characters
+        await pilot.press("t")
+        await pilot.pause()
+        screen = on_terminal(app)
+        assert_clean(screen)
         technical = card(screen, "Chi tiết kỹ thuật")
         assert "\\x1b[2J\\x1b[5;41mCALL 0900-000-000 NOW\\x1b[0m [blink]now[/blink]" in technical
         for widget in app.screen.query("#details, #central"):
@@ -400,6 +404,10 @@ async def test_an_old_raw_sync_problem_is_not_shown_to_the_clerk(desk: Desk) -> 
         clerk = card(screen, "Máy chủ trung tâm")
         assert "CALL" not in clerk
         assert "27/11 08:00 · Trung tâm từ chối dữ liệu thiết bị gửi; không có gì bị mất." in clerk
+        await pilot.press("t")
+        await pilot.pause()
+        screen = on_terminal(app)
+        assert_clean(screen)
         assert "\\x1b[5;41mCALL" in card(screen, "Chi tiết kỹ thuật")
     app.office.close()
 

@@ -6,12 +6,14 @@ and checks both what the clerk sees and what the ledger recorded.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pypdfium2
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from edge import samples
 from edge.daemon import Daemon
@@ -19,7 +21,13 @@ from edge.desk import RESULT_READY, DeskReader
 from edge.records import COMPLETE, UNASSIGNED, WAITING_DETAILS, Ledger
 from edge.store import Store
 from edge.tui.app import EdgeApp
-from edge.tui.screens.dialogs import ConfirmDialog, HandBackDialog, ProcedurePicker
+from edge.tui.demo_office import tiny_page
+from edge.tui.screens.dialogs import (
+    ConfirmDialog,
+    FileWrittenDialog,
+    HandBackDialog,
+    ProcedurePicker,
+)
 from edge.tui.screens.dossier import DossierScreen
 from edge.tui.screens.handover import HandoverScreen
 from edge.tui.screens.home import HomeScreen
@@ -32,7 +40,16 @@ from edge.tui.widgets.common import StatusLine
 from edge.tui.widgets.dossier_list import DossierList
 from edge.vault import Keyring
 from tests.conftest import PASSWORD
-from tests.tui_fixtures import APP_DAY_MS, SEED, Desk, make_app, sign_in, wait_until
+from tests.tui_fixtures import (
+    APP_DAY_MS,
+    SEED,
+    Desk,
+    add_dossier_pages,
+    make_app,
+    sign_in,
+    use_box_console,
+    wait_until,
+)
 
 
 def status(app: EdgeApp) -> str:
@@ -451,40 +468,102 @@ async def test_hand_back_a_result(desk: Desk) -> None:
     assert handed["receiver_id"] == "001190012345" and handed["clerk"] == "lan"
 
 
+def pdf_text(path: Path) -> str:
+    pdf = pypdfium2.PdfDocument(path)
+    try:
+        width, height = pdf[0].get_size()
+        assert (round(width), round(height)) == (595, 842)
+        return "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    finally:
+        pdf.close()
+
+
 async def test_handover_list_is_an_a4_pdf_listing_the_codes(desk: Desk) -> None:
+    """Issue 12: a dossier can stay behind, and each list names exactly its own dossiers.
+
+    The confirmation said 20 while the PDF said 28 (the whole date); a dossier received
+    at 02:03 Vietnam time was listed on the previous (UTC) day; the path was cut off.
+    """
+    store = Store.open(desk.state)
+    early = desk.filled.complete[0]
+    # 02:03 on 27/11 at the counter is still 26/11 in UTC
+    store.conn.execute(
+        "UPDATE dossiers SET received_at='2026-11-26T19:03:00.000Z' WHERE id=?", (early,)
+    )
+    store.close()
     app = make_app(desk)
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await pilot.press("4")
         await pilot.pause()
-        assert isinstance(app.screen, HandoverScreen)
-        listing = app.screen.query_one(DossierList)
+        screen = app.screen
+        assert isinstance(screen, HandoverScreen)
+        listing = screen.query_one(DossierList)
         codes = [listing.row(i)["code"] for i in range(listing.total)]
         assert len(codes) == len(desk.filled.complete)
+        listing.cursor = codes.index(store_code(desk, desk.filled.complete[-1]))
+        await pilot.press("space")  # this one stays for the next courier
+        await pilot.pause()
+        kept = store_code(desk, desk.filled.complete[-1])
+        assert f"{len(codes) - 1}/{len(codes)}" in title(app)
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
+        assert f"{len(codes) - 1} hồ sơ giấy" in app.screen.question
         await pilot.press("enter")
         await pilot.pause()
-        pdf_path = app.screen.last_pdf
-        assert "Đã bàn giao ngày 27/11/2026" in str(app.screen.query_one("#title").render())
+        dialog = app.screen
+        assert isinstance(dialog, FileWrittenDialog)
+        # the whole path is on screen, wrapped if need be, at 80 columns
+        shown = "".join(
+            str(dialog.query_one(f"#{name}").render()).replace("\n", "")
+            for name in ("folder", "file")
+        )
+        assert str(screen.last_pdf.parent) in shown and screen.last_pdf.name in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        first_pdf = screen.last_pdf
+        assert "Đã bàn giao ngày 27/11/2026" in title(app)
+        await pilot.press("d")  # back to what is waiting: the one left here
+        await pilot.pause()
+        assert screen.query_one(DossierList).total == 1
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FileWrittenDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        second_pdf = screen.last_pdf
     app.office.close()
-    assert pdf_path.name == "ban-giao-2026-11-27.pdf"
-    pdf = pypdfium2.PdfDocument(pdf_path)
-    try:
-        width, height = pdf[0].get_size()
-        assert (round(width), round(height)) == (595, 842)
-        text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
-    finally:
-        pdf.close()
+    assert first_pdf.name == "ban-giao-2026-11-27-lan-1.pdf"
+    assert second_pdf.name == "ban-giao-2026-11-27-lan-2.pdf"
+    text = pdf_text(first_pdf)
     assert "BIÊN BẢN BÀN GIAO HỒ SƠ GIẤY" in text
     assert "Độc lập - Tự do - Hạnh phúc" in text
     for code in codes:
-        assert code in text
+        assert (code in text) == (code != kept)
+    assert f"Tổng cộng: {len(codes) - 1} hồ sơ" in text
+    assert "26/11/2026" not in text and "27/11/2026" in text
     # no citizen's name is printed
     assert not any(p.family_name + " " in text for p in samples.sample_people(40, SEED))
-    recorded = payloads(desk.state, "handover.recorded")[-1]
-    assert recorded["date"] == "2026-11-27" and len(recorded["dossiers"]) == len(codes)
+    second = pdf_text(second_pdf)
+    assert kept in second and "lần 2" in second
+    assert not any(code in second for code in codes if code != kept)
+    recorded = payloads(desk.state, "handover.recorded")
+    assert [len(r["dossiers"]) for r in recorded] == [len(codes) - 1, 1]
+
+
+def title(app: EdgeApp) -> str:
+    return str(app.screen.query_one("#title").render())
+
+
+def store_code(desk: Desk, dossier_id: str) -> str:
+    store = Store.open(desk.state)
+    try:
+        return store.dossier(dossier_id)["code"]
+    finally:
+        store.close()
 
 
 async def test_quarantine_retry_puts_the_file_back_for_capture(desk: Desk) -> None:
@@ -612,3 +691,281 @@ async def test_a_password_set_by_regional_it_must_be_changed_at_first_sign_in(
     assert not keyring.must_change_password("lan")
     keyring.unlock("lan", "gio-mua-thoi-qua-deo-hai-van").close()
     assert "clerk.password_changed" in event_types(desk.state)
+
+
+# -- issue 12: what was wrong at the counter ---------------------------------------------------
+
+
+def shown_text(renderable: object, width: int = 120) -> str:
+    """A Rich renderable (a Static's table) as the plain text a terminal would show."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return " ".join(console.export_text().split())
+
+
+def console_background(color: Any) -> int:
+    """The background a 16-colour Linux console shows for a Textual colour (8 of them)."""
+    from rich.color import Color as RichColor
+    from rich.color import ColorSystem
+
+    if color.ansi is not None and color.ansi >= 0:
+        return color.ansi % 8
+    if color.ansi == -1:
+        return 0  # the terminal's default background: black on the console
+    downgraded = RichColor.from_rgb(color.r, color.g, color.b).downgrade(ColorSystem.STANDARD)
+    return (downgraded.number or 0) % 8
+
+
+async def test_fields_and_focus_are_visible_on_the_box_console(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TERM=linux (edge-tui@.service): empty fields were invisible, focus only a cursor."""
+    use_box_console(monkeypatch)
+    target = add_dossier_pages(desk, None, [(tiny_page(1), [])])
+    app = make_app(desk, console=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        fields = list(app.screen.query(Input))
+        await sign_in(pilot)
+        app.open_dossier(target)
+        await pilot.pause(0.3)
+        fields = [f for f in app.screen.query(Input) if f.display and not f.disabled]
+        screen_bg = console_background(app.screen.background_colors[1])
+        focused = [f for f in fields if f.has_focus]
+        assert len(focused) == 1
+        blurred = [f for f in fields if not f.has_focus]
+        for field in blurred:
+            assert console_background(field.background_colors[1]) != screen_bg, field.id
+        for field in blurred:
+            assert console_background(field.background_colors[1]) != console_background(
+                focused[0].background_colors[1]
+            )
+    app.office.close()
+
+
+def test_the_ui_never_writes_logs_to_its_terminal(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """StandardError=tty: writing the handover PDF flooded the screen with fontTools lines."""
+    import logging
+    import sys
+    from datetime import date
+
+    from edge.observe.logs import one_line_handler
+    from edge.tui import run
+    from edge.tui.handover import HandoverLine, handover_pdf
+
+    def clerk_works(self: EdgeApp) -> None:
+        handover_pdf(
+            [HandoverLine("H29.01-261127-0001", "1.001193", "Đăng ký khai sinh", 2, None)],
+            on=date(2026, 11, 27),
+            office="H29.01",
+            clerk="lan",
+            out_dir=desk.state / "handover",
+        )
+        logging.getLogger("edge.tui").info("handover list written")
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.addHandler(one_line_handler(sys.stderr))  # what 'edge' sets up for every command
+    root.setLevel(logging.INFO)
+    monkeypatch.setenv("EDGE_TUI_GRAPHICS", "0")
+    monkeypatch.setattr(EdgeApp, "run", clerk_works)
+    try:
+        assert run(desk.state, inbox=desk.inbox) == 0
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.captureWarnings(False)
+    assert capsys.readouterr().err == ""
+    assert "handover list written" in (desk.state / "logs" / "tui.log").read_text()
+
+
+def _enrolled(desk: Desk, *, error: str | None) -> None:
+    store = Store.open(desk.state)
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO sync_enrollment VALUES (1, 'dev1', 'https://central.example', "
+            "'H29.01', '2026-11-20T01:00:00.000Z')"
+        )
+        store.conn.execute(
+            "INSERT INTO sync_batches(n, batch_id, after_seq, last_seq, events, blobs, created, "
+            "receipt, acknowledged_at) VALUES (1, 'b1', 0, 1, 1, '[]', "
+            "'2026-11-27T00:50:00.000Z', '{}', '2026-11-27T00:50:00.000Z')"
+        )
+        if error:
+            store.put_meta("sync.last_error", error)
+            store.put_meta("sync.last_error_code", "unreachable")
+    store.close()
+
+
+async def test_sync_screen_says_how_the_last_round_went(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "connected" beside "Connection refused": connected meant "some success today"."""
+    _enrolled(
+        desk,
+        error="2026-11-27T01:20:00.000Z central is unreachable or busy (Connection refused)",
+    )
+    from edge.sync import client
+
+    rounds: list[Path] = []
+
+    def one_round(state: Path, **_kw: Any) -> Any:
+        rounds.append(state)
+        return type("Report", (), {"done": True, "error_code": None})()
+
+    monkeypatch.setattr(client, "sync_once", one_round)
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("5")
+        await pilot.pause()
+        central = shown_text(app.screen.query_one("#central", Static).content)
+        assert "không thành công: 27/11 08:20 ·" in central
+        assert "không kết nối được" in central
+        assert "đã kết nối" not in central and "Connection refused" not in central
+        details = app.screen.query_one("#details", Static)
+        assert not details.display  # the technician's detail is behind a key
+        await pilot.press("t")
+        await pilot.pause()
+        assert details.display
+        assert "Connection refused" in shown_text(details.content)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "Đồng bộ xong" in status(app))
+    app.office.close()
+    assert rounds == [desk.state]
+
+
+async def test_f9_checks_first_and_marks_every_field_to_fix(desk: Desk) -> None:
+    """It asked "complete? cannot be changed" first, then reported one missing field at a time."""
+    target = add_dossier_pages(desk, "H29.01.16-261127-0042", [(tiny_page(1), [])])
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        app.open_dossier(target)
+        await pilot.pause(0.3)
+        screen = app.screen
+        screen.query_one("#birth_year", Input).value = "2031"
+        screen.query_one("#appointment", Input).value = "20/11/2026"
+        await pilot.press("f9")
+        await pilot.pause()
+        assert isinstance(app.screen, DossierScreen)  # nothing asked while things are wrong
+        marked = {f.id for f in screen.query(Input) if f.has_class("-invalid")}
+        assert marked == {"procedure", "full_name", "cccd", "birth_year", "appointment"}
+        assert app.focused is screen.query_one("#procedure")
+        assert "Hãy sửa các ô được đánh dấu" in status(app)
+        assert "Thủ tục" in status(app) and "Số CCCD" in status(app)
+        screen.query_one("#appointment", Input).value = ""
+        screen.query_one("#birth_year", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Năm sinh ở tương lai" in status(app)
+    app.office.close()
+
+
+async def test_a_completed_dossier_is_reopened_with_f7_until_handed_over(desk: Desk) -> None:
+    target = desk.filled.complete[0]
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        app.open_dossier(target)
+        await pilot.pause(0.3)
+        assert "F7" in status(app)
+        await pilot.press("f7")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DossierScreen) and screen.editable
+        assert not screen.query_one("#full_name", Input).disabled
+    app.office.close()
+    store = Store.open(desk.state)
+    assert store.dossier(target)["status"] == WAITING_DETAILS
+    store.close()
+    assert payloads(desk.state, "dossier.reopened")[0]["clerk"] == "lan"
+
+
+async def test_a_name_typed_at_once_lands_in_the_name(desk: Desk) -> None:
+    """The form opened in "Thủ tục", which took any text: a name typed at once went there."""
+    target = add_dossier_pages(desk, "H29.01.16-261127-0043", [(tiny_page(1), [])])
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        app.open_dossier(target)
+        await pilot.pause(0.3)
+        await pilot.press(*"Le Thi Ha")
+        screen = app.screen
+        assert screen.query_one("#full_name", Input).value == "Le Thi Ha"
+        assert screen.query_one("#procedure", Input).value == ""
+        screen.query_one("#procedure", Input).focus()
+        await pilot.press("k")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, ProcedurePicker)  # only a choice from the list
+        assert picker.query_one("#filter", Input).value == "k"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.query_one("#procedure", Input).value == ""
+    app.office.close()
+
+
+async def test_keys_typed_right_after_switching_screens_are_commands(desk: Desk) -> None:
+    """ "4" then "d" quickly gave the handover date field "dp" (2 tries in 4)."""
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await app.push_screen(HandoverScreen())
+        # before any refresh: the screen's first focus must not be a text field
+        assert not isinstance(app.focused, Input)
+        await pilot.press("d", "p")
+        await pilot.pause()
+        assert app.screen.query_one("#date", Input).value == "27/11/2026"
+    app.office.close()
+
+
+async def test_split_pages_go_back_into_a_completed_dossier(desk: Desk) -> None:
+    """The split-off pages were stranded, and the refusal blamed the dossier in hand."""
+    store = Store.open(desk.state)
+    source = desk.filled.complete[0]
+    code = store.dossier(source)["code"]
+    pages = [p["id"] for p in store.pages(source)]
+    store.close()
+    split_off = add_dossier_pages(desk, None, [(tiny_page(9), [])])
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        app.open_dossier(split_off)
+        await pilot.pause(0.3)
+        await pilot.press("f8")
+        await pilot.pause()
+        await pilot.press(*code, "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DossierScreen) and app.screen.dossier_id == source
+    app.office.close()
+    store = Store.open(desk.state)
+    assert [p["id"] for p in store.pages(source)][: len(pages)] == pages
+    assert len(store.pages(source)) == len(pages) + 1
+    assert store.dossier(split_off)["status"] == "merged"
+    store.close()
+
+
+async def test_quarantine_advice_does_not_send_the_clerk_to_the_scanner_folder(
+    desk: Desk,
+) -> None:
+    """The file already left the scanner folder: "delete it from there" sent clerks hunting."""
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await pilot.press("6")
+        await pilot.pause()
+        why = str(app.screen.query_one("#why").render())
+        assert "đã lấy nó ra khỏi thư mục máy quét" in why
+        assert "(X)" in why
+    app.office.close()
+    assert not (desk.inbox / "ghi-chu.jpg").exists()

@@ -8,11 +8,13 @@ and accept with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
 
 from edge import samples
+from edge.tui.screens import handover as handover_screen
 from tests.tui_fixtures import (
     MISREAD,
     REVIEW_CODE,
@@ -23,6 +25,7 @@ from tests.tui_fixtures import (
     make_app,
     page_bytes,
     sign_in,
+    use_box_console,
 )
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -81,6 +84,62 @@ def test_screen(snap_compare, desk: Desk, screen: str, size: tuple[int, int]) ->
     app = make_app(desk)
     try:
         assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])
+    finally:
+        app.office.store.close()
+
+
+# -- issue 12: the box's console (TERM=linux, 16 colours) and the new screens -----------------
+
+
+async def _handover_written(pilot: Pilot[None]) -> None:
+    await sign_in(pilot)
+    await pilot.press("4")
+    await pilot.pause()
+    await pilot.press("space", "b")
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause(0.2)
+
+
+async def _sync_details(pilot: Pilot[None]) -> None:
+    await sign_in(pilot)
+    await pilot.press("5", "t")
+    await pilot.pause(0.2)
+
+
+NEW_SCREENS = {
+    "handover_written": _handover_written,
+    "sync_details": _sync_details,
+}
+BOX_PDF = Path("/var/lib/edge/handover/ban-giao-2026-11-27-lan-1.pdf")
+"""Where the box writes the list: a fixed path, so the dialog's snapshot is the same each run."""
+
+
+def _fixed_pdf_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handover_screen, "handover_pdf", lambda *_a, **_k: BOX_PDF)
+
+
+@pytest.mark.parametrize("screen", list(NEW_SCREENS))
+def test_new_screen(snap_compare, desk: Desk, screen: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fixed_pdf_path(monkeypatch)
+    app = make_app(desk)
+    try:
+        assert snap_compare(app, terminal_size=(80, 24), run_before=NEW_SCREENS[screen])
+    finally:
+        app.office.store.close()
+
+
+@pytest.mark.parametrize("screen", [*SCREENS, *NEW_SCREENS])
+def test_screen_on_the_box_console(
+    snap_compare, desk: Desk, screen: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every screen usable in 16 colours: fields visible when empty, focus plain to see."""
+    use_box_console(monkeypatch)
+    _fixed_pdf_path(monkeypatch)
+    app = make_app(desk, console=True)
+    run_before = {**SCREENS, **NEW_SCREENS}[screen]
+    try:
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
     finally:
         app.office.store.close()
 

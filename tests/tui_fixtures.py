@@ -122,8 +122,13 @@ def make_app(
     wall: object = None,
     idle_minutes: float = 0,
     refresh_seconds: float = 0.2,
+    console: bool = False,
 ) -> EdgeApp:
-    """The app over a desk, with the tests' fixed 'today' and disk size."""
+    """The app over a desk, with the tests' fixed 'today' and disk size.
+
+    Drawn for a truecolor terminal whatever terminal runs the tests, unless ``console``:
+    then the app reads the terminal from the environment (``use_box_console``).
+    """
     set_language(lang)
     office = Office(
         desk.state,
@@ -131,7 +136,12 @@ def make_app(
         wall=wall or (lambda: APP_DAY_MS),  # type: ignore[arg-type]
         free_bytes=lambda: FREE_BYTES,
     )
-    return EdgeApp(office, idle_minutes=idle_minutes, refresh_seconds=refresh_seconds)
+    return EdgeApp(
+        office,
+        idle_minutes=idle_minutes,
+        refresh_seconds=refresh_seconds,
+        color_system=None if console else "truecolor",
+    )
 
 
 async def sign_in(
@@ -249,6 +259,12 @@ def id_card_text(person: samples.Person, *, number: str | None = None) -> str:
         f"{number or person.cccd}|{person.cccd[-9:]}|{person.full_name}|{born}|{person.sex}|"
         f"{person.address}|01072021"
     )
+
+
+def use_box_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The box's own console, as edge-tui@.service sets it: 16 colours."""
+    monkeypatch.setenv("TERM", "linux")
+    monkeypatch.delenv("COLORTERM", raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -26,6 +26,17 @@ from edge.tui.screens.signin import SignInScreen
 from edge.tui.widgets.common import translate_bindings
 
 SCREENS_BY_NAME = ("home", "inbox", "results", "handover", "sync", "quarantine")
+FEW_COLOURS = ("standard", "windows")
+
+
+def console_theme(color_system: str | None) -> str:
+    """The box's own console (``TERM=linux``) has 16 colours, 8 of them as backgrounds.
+
+    The default theme's greys all become black there: empty fields vanished and focus
+    showed only as the blinking cursor. The ANSI theme uses the terminal's own palette,
+    and app.tcss gives fields and focus colours that survive it.
+    """
+    return "ansi-dark" if color_system in FEW_COLOURS else "textual-dark"
 
 
 class EdgeApp(App[None]):
@@ -50,6 +61,7 @@ class EdgeApp(App[None]):
         *,
         idle_minutes: float | None = None,
         refresh_seconds: float = 1.5,
+        color_system: str | None = None,
     ) -> None:
         super().__init__()
         # Ctrl+Q signs out (Textual's default quits at once); on the sign-in screen,
@@ -63,7 +75,7 @@ class EdgeApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.last_input = time.monotonic()
         self.seen_seq = 0
-        self.theme = "textual-dark"
+        self.theme = console_theme(color_system or self.console.color_system)
 
     def on_mount(self) -> None:
         self._settle_memory()

@@ -226,7 +226,7 @@ def open_demo_desk(state: Path, inbox: Path, clerk: str, password: str) -> None:
         ).fetchall()
         for position, row in enumerate(rows):
             set_central_status(ledger, row[0], RESULT_READY if position < 3 else PROCESSING)
-        today = datetime.fromtimestamp(store.clock.now().ms / 1000, PORTAL_TZ).date()
+        today = datetime.fromtimestamp(store.time_ms() / 1000, PORTAL_TZ).date()
         returned = handed_over_earlier(store, ledger, today, 8)
     finally:
         session.close()

@@ -59,8 +59,14 @@ def handover_pdf(
     office: str,
     clerk: str,
     out_dir: Path,
+    batch: int | None = None,
 ) -> Path:
-    """Write the list for ``on`` and return its path (replaced atomically if printed again)."""
+    """Write the list and return its path (replaced atomically if printed again).
+
+    With ``batch``, the list is one handover of that date (its number among the
+    date's handovers, in the title and the file name), listing only its own
+    dossiers; without, every dossier handed over on ``on``.
+    """
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_title(_("Handover of paper dossiers") + f" {on.isoformat()}")
     pdf.set_author(f"Commune Edge {office}")
@@ -100,8 +106,14 @@ def handover_pdf(
     pdf.cell(
         width,
         6,
-        _("to the one-stop desk of the receiving agency, on {date}").format(
-            date=on.strftime("%d/%m/%Y")
+        (
+            _("to the one-stop desk of the receiving agency, on {date}, handover {n}").format(
+                date=on.strftime("%d/%m/%Y"), n=batch
+            )
+            if batch is not None
+            else _("to the one-stop desk of the receiving agency, on {date}").format(
+                date=on.strftime("%d/%m/%Y")
+            )
         ),
         align="C",
         new_x=XPos.LMARGIN,
@@ -164,7 +176,8 @@ def handover_pdf(
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"ban-giao-{on.isoformat()}.pdf"
+    suffix = f"-lan-{batch}" if batch is not None else ""
+    path = out_dir / f"ban-giao-{on.isoformat()}{suffix}.pdf"
     partial = path.with_suffix(".pdf.part")
     with open(partial, "wb") as fh:
         fh.write(pdf.output())

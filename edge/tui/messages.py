@@ -59,12 +59,20 @@ QUARANTINE = {
     "damaged": N_("The image is damaged: scan the page again."),
     "damaged_pdf": N_("The PDF file is damaged: scan the document again."),
     "no_pages": N_("The PDF file has no pages: scan the document again."),
-    "not_an_image": N_("The file is not a scan: remove it from the scanner folder."),
+    "not_an_image": N_(
+        "The file is not a scan; it was taken out of the scanner folder. "
+        "Discard it (X), or save it as PDF or JPEG and put it back."
+    ),
     "unsupported": N_("The file format is not accepted: save as PDF, JPEG, PNG or TIFF."),
     "encrypted_pdf": N_("The PDF has a password: save it without one, or scan the paper."),
     "decompression_bomb": N_("The image claims an impossible size: scan again at 300 dpi."),
-    "symlink": N_("A link, not a file: copy the real file into the scanner folder."),
-    "special_file": N_("Not an ordinary file: remove it from the scanner folder."),
+    "symlink": N_(
+        "A link, not a file; it was taken out of the scanner folder. "
+        "Copy the real file into the scanner folder."
+    ),
+    "special_file": N_(
+        "Not an ordinary file; it was taken out of the scanner folder. Discard it (X)."
+    ),
     "too_large": N_("The file is too large: scan fewer pages per file."),
     "vanished": N_("The file disappeared before it was read: scan again if needed."),
     "unreadable": N_("The file cannot be read: check the scanner folder, or scan again."),
@@ -170,6 +178,14 @@ ERRORS = {
     "procedure_unknown": N_("Unknown procedure. Press F2 to choose from the catalogue."),
     "name_invalid": N_("The name looks wrong. Type the citizen's full name."),
     "birth_year_invalid": N_("Year of birth must be 4 digits, e.g. 1985."),
+    "birth_year_future": N_("The year of birth is in the future. Check the ID card."),
+    "birth_year_old": N_("The year of birth is before 1900. Check the ID card."),
+    "date_past": N_("The return date is already past. Choose today or a later day."),
+    "not_complete": N_("This dossier is not complete: there is nothing to reopen."),
+    "already_handed_over": N_(
+        "The paper of this dossier went back to the agency: it can no longer be reopened."
+    ),
+    "target_missing": N_("The dossier to merge into no longer exists. Check the code."),
     "cccd_length": N_("The CCCD number must have 12 digits. Check the card."),
     "cccd_digits": N_("The CCCD number may contain digits only. Check the card."),
     "cccd_province": N_("The first 3 digits are not a province code. Check the card."),
@@ -193,6 +209,14 @@ ERRORS = {
     "nothing_handed_over": N_("Nothing was handed over on this date. Check the date."),
     "font_missing": N_("The DejaVu font is missing: ask regional IT to install fonts-dejavu-core."),
     "pdf_failed": N_("The PDF could not be written: check free disk space, then try again."),
+    "no_printer": N_(
+        "No printer is set up on this box: copy the list to a USB stick (U) and print it elsewhere."
+    ),
+    "print_failed": N_("The printer did not take the file: check it is on, then press P again."),
+    "no_stick": N_("No USB stick found: plug one in, wait a few seconds, then press U again."),
+    "stick_read_only": N_(
+        "The USB stick cannot be written (full or read-only): try another stick."
+    ),
     "locked": N_("The desk is locked: sign in again."),
     "password_short": N_("The password must have at least 8 characters."),
     "password_common": N_(
@@ -276,8 +300,17 @@ def explain(error: DeskError) -> str:
         return _("Wrong user name or password. Wait {seconds} s, then try again.").format(
             seconds=seconds
         )
+    fields = error.details.get("fields") or []
+    if error.reason == "missing" and len(fields) > 1:
+        return _("Fill in first: {fields}.").format(
+            fields=", ".join(field_label(str(f)) for f in fields)
+        )
     if error.reason == "missing" and error.field:
         return _("Fill in “{field}” first.").format(field=field_label(error.field))
+    if error.reason == "target_merged":
+        return _("Dossier {code} was merged into another: merge into that one instead.").format(
+            code=error.details.get("code") or _("(no code)")
+        )
     if error.reason in ERRORS:
         return _(ERRORS[error.reason])
     return _("Something went wrong ({code}). Try again, or call regional IT.").format(

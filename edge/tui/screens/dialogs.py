@@ -6,6 +6,7 @@ they are ``Plain`` lines and ``plain`` options, never markup.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -187,6 +188,44 @@ class PreviewDialog(Dialog):
         self.query_one(PagePreview).show(self.image)
 
 
+class FileWrittenDialog(Dialog):
+    """Where a written file is, in full (wrapped, never cut at 80 columns), and what next.
+
+    Dismissed with ``"print"``, ``"stick"`` or None; the screen that wrote the file acts.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "choose('print')", N_("Print"), key_display="P"),
+        Binding("u", "choose('stick')", N_("Copy to USB stick"), key_display="U"),
+    ]
+
+    def __init__(self, summary: str, path: Path) -> None:
+        super().__init__()
+        self.summary = summary
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Plain(self.summary, classes="dialog-title")
+            yield Plain(_("Folder: {folder}").format(folder=self.path.parent), id="folder")
+            yield Plain(_("File: {name}").format(name=self.path.name), id="file")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(_("Close"), id="close", compact=True)
+                yield Button(_("Copy to USB stick"), id="stick", compact=True)
+                yield Button(_("Print"), id="print", variant="primary", compact=True)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#print", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "close" else event.button.id)
+
+
 class HandBackDialog(Dialog):
     """Who took the result away, and the number of the ID paper they showed."""
 
@@ -235,6 +274,7 @@ class HandBackDialog(Dialog):
 
 __all__ = [
     "ConfirmDialog",
+    "FileWrittenDialog",
     "HalfBlockView",
     "HandBackDialog",
     "PreviewDialog",

@@ -26,7 +26,16 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from edge.desk import COMPLETE, MERGED, UNASSIGNED, DeskError, clean_details, parse_date
+from edge.desk import (
+    COMPLETE,
+    MERGED,
+    UNASSIGNED,
+    DeskError,
+    check_details,
+    clean_details,
+    missing_fields,
+    parse_date,
+)
 from edge.printable import printable
 from edge.tui.i18n import N_, _, day, local_time, ngettext
 from edge.tui.messages import field_label, flag_label, portal_label, status_label
@@ -34,7 +43,7 @@ from edge.tui.queries import pages as page_rows
 from edge.tui.queries import previous_dossier
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import ConfirmDialog, PreviewDialog, ProcedurePicker, PromptDialog
-from edge.tui.widgets.common import Field, Plain, translate_bindings
+from edge.tui.widgets.common import ChoiceField, Field, Plain, translate_bindings
 from edge.tui.widgets.preview import PagePreview, page_image
 from edge.tui.widgets.review import (
     CardFound,
@@ -57,6 +66,9 @@ FORM_FIELDS = (
     "appointment",
     "note",
 )
+FIRST_FOCUS = ("code", "full_name", "cccd", "birth_year", "phone")
+"""Where the cursor starts: the first of these still empty. Never the procedure, which
+only takes a choice from the catalogue: a name typed at once must land in the name."""
 DRAFT_DELAY = 0.3
 COVER_KINDS = ("dossier_code", "receipt_like")
 MEDIA = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "application/pdf": "PDF"}
@@ -85,6 +97,7 @@ class DossierScreen(DeskScreen):
         Binding("f2", "pick_procedure", N_("Procedure"), key_display="F2"),
         Binding("f3", "fill_from_card", N_("ID card"), key_display="F3"),
         Binding("f9", "complete", N_("Complete"), key_display="F9"),
+        Binding("f7", "reopen", N_("Reopen"), key_display="F7"),
         Binding("f8", "merge", N_("Merge"), key_display="F8"),
         Binding("escape", "back", N_("Back"), key_display="Esc"),
     ]
@@ -114,7 +127,8 @@ class DossierScreen(DeskScreen):
                 for name in FORM_FIELDS:
                     with Horizontal(classes="form-row"):
                         yield Label(field_label(name))
-                        yield Field(id=name, compact=True, max_length=_MAX.get(name, 100))
+                        kind = ChoiceField if name == "procedure" else Field
+                        yield kind(id=name, compact=True, max_length=_MAX.get(name, 100))
                     if name == "procedure":
                         yield Plain("", id="procedure-name")
                 yield Plain("", id="info")
@@ -167,13 +181,15 @@ class DossierScreen(DeskScreen):
                 ),
                 "ok",
             )
+        elif self.row["status"] == COMPLETE and not self.row["handed_over_on"]:
+            self.say(_("This dossier is complete. F7 reopens it to correct it."))
         elif not self.editable:
             self.say(_("This dossier is complete: it can be read, not changed."))
         first = next(
             (
                 f
                 for f in self.query(Field)
-                if f.id in FORM_FIELDS and not f.disabled and not f.value and f.id != "note"
+                if f.id in FIRST_FOCUS and not f.disabled and not f.value
             ),
             None,
         )
@@ -297,20 +313,14 @@ class DossierScreen(DeskScreen):
         if event.input.id == "procedure" and not self.office.catalogue.get(event.value):
             self.action_pick_procedure()
             return
-        try:
-            clean_details(
-                self._detail_values(),
-                today=self.office.today(),
-                procedures=self.office.catalogue.codes(),
-            )
-        except DeskError as exc:
-            # a CCCD that disagrees with the year of birth is said when either is typed
-            related = {event.input.id}
-            if event.input.id == "birth_year":
-                related.add("cccd")
-            if exc.field in related:
-                self._mark(exc)
-                return
+        # a CCCD that disagrees with the year of birth is said when either is typed
+        related = {event.input.id}
+        if event.input.id == "birth_year":
+            related.add("cccd")
+        problems = [p for p in self._problems() if p.field in related]
+        if problems:
+            self._mark(problems[0])
+            return
         self.focus_next()
 
     # -- saving -------------------------------------------------------------------------------
@@ -319,6 +329,32 @@ class DossierScreen(DeskScreen):
         values = self.values()
         values.pop("code")
         return values
+
+    def _problems(self) -> list[DeskError]:
+        _details, problems = check_details(
+            self._detail_values(),
+            today=self.office.today(),
+            procedures=self.office.catalogue.codes(),
+            saved_appointment=self.row["appointment"] or "",
+        )
+        return problems
+
+    def _mark_all(self, problems: list[DeskError]) -> None:
+        """Every field to fix is marked at once; the cursor goes to the first of them."""
+        order = {name: i for i, name in enumerate(FORM_FIELDS)}
+        problems = sorted(problems, key=lambda p: order.get(p.field or "", len(order)))
+        for problem in problems:
+            if problem.field:
+                for field in self.query("#" + problem.field):
+                    field.add_class("-invalid")
+        first = next((p for p in problems if p.field), None)
+        if first is not None:
+            self.query_one("#" + str(first.field)).focus()
+        if len(problems) == 1:
+            self.fail(problems[0])
+            return
+        labels = ", ".join(field_label(str(p.field)) for p in problems if p.field)
+        self.say(_("Fix the marked fields: {fields}.").format(fields=labels), "error")
 
     def _mark(self, exc: DeskError) -> None:
         if exc.field:
@@ -336,6 +372,7 @@ class DossierScreen(DeskScreen):
                 self._detail_values(),
                 today=self.office.today(),
                 procedures=self.office.catalogue.codes(),
+                saved_appointment=self.row["appointment"] or "",
             )
         except DeskError as exc:
             self._mark(exc)
@@ -371,12 +408,29 @@ class DossierScreen(DeskScreen):
             self.say(_("Saved."), "ok")
 
     def action_complete(self) -> None:
-        """Save, then ask: a completed dossier goes to the agency and is not edited again."""
-        if not self.save():
+        """Check everything first, then ask: a completed dossier goes to the agency.
+
+        Every problem and every empty field completion needs is marked at once, before
+        any question: asking "complete?" only to report one missing field after another
+        wasted the clerk's time.
+        """
+        if not self.editable:
+            return
+        problems = self._problems()
+        flagged = {p.field for p in problems}
+        problems += [
+            DeskError("missing", field=name)
+            for name in missing_fields(self.values())
+            if name not in flagged
+        ]
+        if not self._pages:
+            problems.append(DeskError("no_pages"))
+        if problems:
+            self._mark_all(problems)
             return
 
         def confirmed(yes: bool | None) -> None:
-            if not yes:
+            if not yes or not self.save():
                 return
             try:
                 self.desk.ledger.complete(self.dossier_id)
@@ -385,10 +439,36 @@ class DossierScreen(DeskScreen):
                 return
             self.dismiss_with(_("Dossier {code} is complete.").format(code=self.row["code"]))
 
-        question = _("Complete dossier {code}? It cannot be changed afterwards.").format(
+        question = _(
+            "Complete dossier {code}? It goes to the agency; until its paper is handed over, "
+            "F7 reopens it."
+        ).format(code=self.row["code"] or _("(no code)"))
+        self.app.push_screen(ConfirmDialog(question, _("Complete")), confirmed)
+
+    def action_reopen(self) -> None:
+        """A completed dossier back to the form, while its paper is still at the counter."""
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.desk.ledger.reopen(self.dossier_id)
+            except DeskError as exc:
+                self.fail(exc)
+                return
+            self.load()
+            self.say(
+                _("Dossier {code} is open again: correct it, then F9 completes it.").format(
+                    code=self.row["code"] or _("(no code)")
+                ),
+                "ok",
+            )
+            self.refresh_bindings()
+
+        question = _("Reopen dossier {code} to correct it? The reopening is recorded.").format(
             code=self.row["code"] or _("(no code)")
         )
-        self.app.push_screen(ConfirmDialog(question, _("Complete")), confirmed)
+        self.app.push_screen(ConfirmDialog(question, _("Reopen")), confirmed)
 
     def dismiss_with(self, message: str) -> None:
         self.app.pop_screen()
@@ -403,6 +483,12 @@ class DossierScreen(DeskScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("save", "pick_procedure", "move_page", "split"):
             return self.editable
+        if action == "reopen":
+            return (
+                self.row is not None
+                and self.row["status"] == COMPLETE
+                and not self.row["handed_over_on"]
+            )
         if action in ("complete", "merge"):
             # the cover comes first: "a new dossier" or "same as before" (n, b)
             return self.editable and self._review is None
@@ -421,8 +507,12 @@ class DossierScreen(DeskScreen):
 
     # -- procedure ----------------------------------------------------------------------------
 
-    def action_pick_procedure(self) -> None:
-        current = self.query_one("#procedure", Input).value
+    @on(ChoiceField.Wanted, "#procedure")
+    def _procedure_typed(self, event: ChoiceField.Wanted) -> None:
+        self.action_pick_procedure(event.typed)
+
+    def action_pick_procedure(self, typed: str | None = None) -> None:
+        current = typed if typed is not None else self.query_one("#procedure", Input).value
 
         def chosen(code: str | None) -> None:
             field = self.query_one("#procedure", Input)

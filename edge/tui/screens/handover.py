@@ -1,14 +1,19 @@
 """Handover of paper dossiers to the agency: the list for a date, recorded and printed.
 
-B records that every completed dossier still at the post office went back on
-the date in the field and writes the signed-on-paper list as a PDF; P prints
-the list of a date again; D switches between what is waiting and a date's list.
+Every completed dossier still at the post office is ticked; Space leaves one here
+(the courier cannot take it today) or ticks it again. B records that the ticked
+ones went back on the date in the field and writes their list, signed on paper
+by both sides, as a PDF naming exactly those dossiers (a date's second handover
+is its own list, "lần 2"). P writes the list of everything handed over on the
+date again; D switches between what is waiting and a date's list. After a list
+is written, a dialog shows its whole path and prints it or copies it to a stick.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,34 +21,39 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
-from edge.desk import DeskError, parse_date
+from edge.clock import parse_iso
+from edge.desk import DeskError, local_day, parse_date
+from edge.tui.export import copy_to_stick, print_file
 from edge.tui.handover import HandoverLine, handover_pdf
-from edge.tui.i18n import N_, _, day, number
+from edge.tui.i18n import N_, _, day, ngettext, number
 from edge.tui.queries import HandoverSource
 from edge.tui.screens import columns
 from edge.tui.screens.base import DeskScreen
-from edge.tui.screens.dialogs import ConfirmDialog
+from edge.tui.screens.dialogs import ConfirmDialog, FileWrittenDialog
 from edge.tui.widgets.common import Field
-from edge.tui.widgets.dossier_list import DossierList
+from edge.tui.widgets.dossier_list import Column, DossierList
 
 
 class HandoverScreen(DeskScreen):
     nav = "handover"
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "tick", N_("Tick / leave"), key_display="Space"),
         Binding("b", "record", N_("Hand over & print")),
         Binding("p", "print", N_("Print again")),
         Binding("d", "toggle", N_("Waiting / on date")),
         Binding("escape", "app.go('home')", N_("Back"), show=False),
     ]
 
-    DEFAULT_CSS = """
-    HandoverScreen #date-row { padding: 0 1; }
-    """
+    AUTO_FOCUS = "#list"
+    """The list, never the date field: keys typed right after "4" are commands."""
 
     def __init__(self) -> None:
         super().__init__()
         self.waiting = True
+        self.left_out: set[str] = set()
+        """Waiting dossiers the clerk keeps here this time (Space)."""
+        self.last_pdf: Path | None = None
 
     def body(self) -> ComposeResult:
         with Horizontal(classes="form-row", id="date-row"):
@@ -57,6 +67,7 @@ class HandoverScreen(DeskScreen):
         yield DossierList(
             HandoverSource(self.office.store, None),
             [
+                Column("", 3, self._tick),
                 columns.code(),
                 columns.procedure(),
                 columns.pages(),
@@ -71,6 +82,25 @@ class HandoverScreen(DeskScreen):
         self.query_one(DossierList).focus()
         self._title()
 
+    def _tick(self, row: dict[str, Any]) -> str:
+        if not self.waiting:
+            return ""
+        return "[ ]" if row["id"] in self.left_out else "[x]"
+
+    def _waiting_ids(self) -> list[str]:
+        pending = HandoverSource(self.office.store, None)
+        return [r["id"] for r in pending.rows(0, max(1, pending.count()))]
+
+    def action_tick(self) -> None:
+        listing = self.query_one(DossierList)
+        row = listing.current
+        if not self.waiting or row is None:
+            return
+        self.left_out.symmetric_difference_update({row["id"]})
+        listing.refresh()
+        listing.action_move(1)
+        self._title()
+
     @on(DossierList.Chosen)
     def _open(self, event: DossierList.Chosen) -> None:
         self.edge.open_dossier(event.row["id"])
@@ -81,8 +111,11 @@ class HandoverScreen(DeskScreen):
     def _title(self) -> None:
         total = self.query_one(DossierList).total
         if self.waiting:
+            ticked = len(set(self._waiting_ids()) - self.left_out) if self.left_out else total
             self.set_title(
-                _("Paper dossiers waiting to go back to the agency ({n})").format(n=number(total))
+                _("Paper waiting to go back to the agency: {n} of {total} ticked").format(
+                    n=number(ticked), total=number(total)
+                )
             )
         else:
             on = self.chosen_date()
@@ -117,19 +150,22 @@ class HandoverScreen(DeskScreen):
         self.query_one(DossierList).focus()
         self._title()
 
-    def _lines(self, source: HandoverSource) -> list[HandoverLine]:
+    def _lines(self, source: HandoverSource, only: set[str] | None = None) -> list[HandoverLine]:
         rows = source.rows(0, max(1, source.count()))
         lines = []
         for row in rows:
+            if only is not None and row["id"] not in only:
+                continue
             procedure = self.office.catalogue.get(row.get("procedure_code") or "")
-            received = row["received_at"][:10] if row["received_at"] else None
+            # the day at the counter: 02:03 on 2 December in Vietnam is still 1 December in UTC
+            received = local_day(parse_iso(row["received_at"])) if row["received_at"] else None
             lines.append(
                 HandoverLine(
                     row["code"] or "",
                     row.get("procedure_code") or "",
                     procedure.name if procedure else "",
                     int(row["pages"]),
-                    parse_date(received) if received else None,
+                    received,
                 )
             )
         return lines
@@ -139,11 +175,11 @@ class HandoverScreen(DeskScreen):
         if on is None:
             self.fail(DeskError("date_invalid"))
             return
-        pending = HandoverSource(self.office.store, None)
-        ids = [r["id"] for r in pending.rows(0, max(1, pending.count()))]
+        ids = [i for i in self._waiting_ids() if i not in self.left_out]
         if not ids:
             self.fail(DeskError("nothing_to_hand_over"))
             return
+        kept = len(self.left_out)
 
         def confirmed(yes: bool | None) -> None:
             if not yes:
@@ -153,14 +189,22 @@ class HandoverScreen(DeskScreen):
             except DeskError as exc:
                 self.fail(exc)
                 return
+            self.left_out.clear()
             self.waiting = False
             self.query_one(DossierList).set_source(self._source())
             self._title()
-            self._write(on)
+            batches = self.desk.reader.handovers(on)
+            self._write(on, only=set(ids), batch=len(batches) or 1)
 
-        question = _("Record that {n} paper dossier(s) went back to the agency on {date}?").format(
-            n=number(len(ids)), date=day(on)
-        )
+        question = ngettext(
+            "Record that {n} paper dossier went back to the agency on {date}?",
+            "Record that {n} paper dossiers went back to the agency on {date}?",
+            len(ids),
+        ).format(n=number(len(ids)), date=day(on))
+        if kept:
+            question += " " + ngettext("{n} stays here.", "{n} stay here.", kept).format(
+                n=number(kept)
+            )
         self.app.push_screen(ConfirmDialog(question, _("Hand over & print")), confirmed)
 
     def action_print(self) -> None:
@@ -170,8 +214,8 @@ class HandoverScreen(DeskScreen):
             return
         self._write(on)
 
-    def _write(self, on: date) -> None:
-        lines = self._lines(HandoverSource(self.office.store, on))
+    def _write(self, on: date, *, only: set[str] | None = None, batch: int | None = None) -> None:
+        lines = self._lines(HandoverSource(self.office.store, on), only)
         if not lines:
             self.fail(DeskError("nothing_handed_over"))
             return
@@ -182,6 +226,7 @@ class HandoverScreen(DeskScreen):
                 office=self.office.office_code,
                 clerk=self.desk.clerk,
                 out_dir=self.office.out_dir,
+                batch=batch,
             )
         except DeskError as exc:
             self.fail(exc)
@@ -190,6 +235,27 @@ class HandoverScreen(DeskScreen):
             self.fail(DeskError("pdf_failed"))
             return
         self.last_pdf = path
-        self.say(
-            _("{n} dossier(s) listed; print {path}").format(n=number(len(lines)), path=path), "ok"
+        listed = ngettext("{n} dossier listed.", "{n} dossiers listed.", len(lines)).format(
+            n=number(len(lines))
         )
+        self.say(listed + " " + _("File: {name}").format(name=path.name), "ok")
+        self.app.push_screen(FileWrittenDialog(listed, path), self._after_written)
+
+    def _after_written(self, choice: str | None) -> None:
+        path = self.last_pdf
+        if path is None or choice is None:
+            return
+        try:
+            if choice == "print":
+                print_file(path)
+                self.say(_("{name} was sent to the printer.").format(name=path.name), "ok")
+            elif choice == "stick":
+                where = copy_to_stick(path, self.office.settings.update_usb_roots)
+                self.say(
+                    _("Copied to the USB stick: {path}. Wait a moment, then pull it out.").format(
+                        path=where
+                    ),
+                    "ok",
+                )
+        except DeskError as exc:
+            self.fail(exc)

@@ -12,11 +12,13 @@ characters are made visible (``edge.printable``) before they reach the terminal.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from rich.text import Text
 from textual import events
 from textual.content import Content
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.visual import VisualType
 from textual.widgets import Input, Static
 
@@ -100,6 +102,12 @@ class Field(Input):
     typed into the value, where the field would echo them to the terminal.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The screens mark fields themselves (``-invalid``); Textual's own validation would
+        # clear the mark when the cursor leaves the field, before the clerk fixed it.
+        kwargs.setdefault("validate_on", ())
+        super().__init__(*args, **kwargs)
+
     def on_mount(self) -> None:
         if self.app.is_headless:
             self.cursor_blink = False
@@ -108,6 +116,41 @@ class Field(Input):
         # Textual calls this before Input's own handler, which inserts the (first line of) text
         lines = event.text.splitlines()
         event.text = printable(lines[0]) if lines else ""
+
+
+class ChoiceField(Field):
+    """A field that takes only a choice from a list: typing opens the list instead.
+
+    A printable key posts ``Wanted`` with the character (the screen opens its picker with
+    it as the first letter of the search); Backspace and Delete clear the choice; a paste
+    is ignored. So a citizen's name typed into the wrong field never becomes a procedure.
+    """
+
+    class Wanted(Message):
+        def __init__(self, field: ChoiceField, typed: str) -> None:
+            super().__init__()
+            self.field = field
+            self.typed = typed
+
+        @property
+        def control(self) -> ChoiceField:
+            return self.field
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.disabled:
+            return
+        if event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Wanted(self, event.character))
+        elif event.key in ("backspace", "delete", "ctrl+u", "ctrl+k", "ctrl+w"):
+            event.stop()
+            event.prevent_default()
+            self.value = ""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()
 
 
 class NavBar(Static):
