@@ -74,6 +74,7 @@ messages: setup
 lint: setup
 	$(VENV)/bin/ruff check edge tests bench
 	$(VENV)/bin/ruff format --check edge tests bench
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff format edge tests bench

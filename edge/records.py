@@ -23,6 +23,7 @@ from edge.vault import (
     ciphertext_id,
     event_ad,
     field_ad,
+    json_object,
     open_chunks,
     page_ad,
     seal_chunks,
@@ -286,7 +287,7 @@ class Reader:
         value = self.session.open_json(
             self.key(row["fields_key_id"]), bytes(row["fields"]), field_ad(dossier_id, "fields")
         )
-        return dict(value)  # type: ignore[arg-type]
+        return json_object(value)
 
     def event_payload(self, event: Event) -> dict[str, Any]:
         value = self.session.open_json(
@@ -294,7 +295,7 @@ class Reader:
             event.payload,
             event_ad(event.key_id, event.dossier_id, event.type),
         )
-        return dict(value)  # type: ignore[arg-type]
+        return json_object(value)
 
     def quarantined_bytes(self, quarantine_id: str) -> bytes:
         row = self.store.quarantine_entry(quarantine_id)

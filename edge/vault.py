@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke, serialization
@@ -52,6 +53,13 @@ _MIN_PASSWORD = 8
 
 class VaultError(Exception):
     """A key could not be used; the message says what the person can do."""
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """A sealed record's JSON, which is always an object: anything else is damage."""
+    if not isinstance(value, dict):
+        raise VaultError("a sealed record does not hold what it should: run 'edge doctor'")
+    return value
 
 
 class WrongPassword(VaultError):

@@ -7,7 +7,7 @@ from typing import Any
 
 from edge.desk.errors import DeskError
 from edge.desk.search import Search
-from edge.vault import VaultError, field_ad
+from edge.vault import VaultError, field_ad, json_object
 
 
 class DeskReader(Search):
@@ -22,12 +22,14 @@ class DeskReader(Search):
         if row is None:
             return None
         try:
-            values = self.session.open_json(
-                self.key(row["key_id"]), bytes(row["payload"]), field_ad(dossier_id, "draft")
+            values = json_object(
+                self.session.open_json(
+                    self.key(row["key_id"]), bytes(row["payload"]), field_ad(dossier_id, "draft")
+                )
             )
         except VaultError:
             return None
-        return {"values": dict(values), "clerk": row["clerk"], "updated": row["updated"]}  # type: ignore[arg-type]
+        return {"values": values, "clerk": row["clerk"], "updated": row["updated"]}
 
     def details(self, dossier_id: str) -> dict[str, str]:
         """The form's saved values: sealed personal fields plus procedure and appointment."""

@@ -17,7 +17,7 @@ from edge import text
 from edge.desk.details import clean_phone
 from edge.desk.statuses import MERGED
 from edge.records import Reader
-from edge.vault import field_ad
+from edge.vault import field_ad, json_object
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ class Search(Reader):
     def _found(self, row: Any) -> Found:
         fields: dict[str, Any] = {}
         if row["fields"] is not None:
-            fields = dict(
-                self.session.open_json(  # type: ignore[arg-type]
+            fields = json_object(
+                self.session.open_json(
                     self.key(row["fields_key_id"]),
                     bytes(row["fields"]),
                     field_ad(row["id"], "fields"),

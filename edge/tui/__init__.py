@@ -24,16 +24,16 @@ def keep_logs_off_screen(state: Path) -> Path | None:
     """
     root = logging.getLogger()
     screens = {id(s) for s in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)}
-    for handler in list(root.handlers):
-        stream = getattr(handler, "stream", None)
-        if isinstance(handler, logging.FileHandler) or stream is None:
+    for existing in list(root.handlers):
+        stream = getattr(existing, "stream", None)
+        if isinstance(existing, logging.FileHandler) or stream is None:
             continue
         try:
             terminal = stream.isatty()
         except (AttributeError, ValueError):
             terminal = False
         if id(stream) in screens or terminal:
-            root.removeHandler(handler)
+            root.removeHandler(existing)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.captureWarnings(True)

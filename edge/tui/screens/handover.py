@@ -41,7 +41,7 @@ class HandoverScreen(DeskScreen):
         Binding("space", "tick", N_("Tick / leave"), key_display="Space"),
         Binding("b", "record", N_("Hand over & print")),
         Binding("p", "print", N_("Print again")),
-        Binding("d", "toggle", N_("Waiting / on date")),
+        Binding("d", "toggle_date", N_("Waiting / on date")),
         Binding("escape", "app.go('home')", N_("Back"), show=False),
     ]
 
@@ -132,7 +132,7 @@ class HandoverScreen(DeskScreen):
         self.query_one(DossierList).reload()
         self._title()
 
-    def action_toggle(self) -> None:
+    def action_toggle_date(self) -> None:
         if not self.waiting and self.chosen_date() is None:
             self.fail(DeskError("date_invalid"))
             return

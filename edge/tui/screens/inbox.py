@@ -22,7 +22,7 @@ class InboxScreen(DeskScreen):
     nav = "inbox"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "toggle", N_("All / waiting")),
+        Binding("t", "toggle_all", N_("All / waiting")),
         Binding("escape", "app.go('home')", N_("Back"), show=False),
     ]
 
@@ -63,7 +63,7 @@ class InboxScreen(DeskScreen):
             ).format(n=number(reviews))
         self.set_title(title)
 
-    def action_toggle(self) -> None:
+    def action_toggle_all(self) -> None:
         self.show_all = not self.show_all
         source = AllSource if self.show_all else WaitingSource
         self.query_one(DossierList).set_source(source(self.office.store))

@@ -111,7 +111,7 @@ class SearchScreen(DeskScreen):
         results.empty = _("Nothing found. Check the spelling, or search by code or CCCD.")
         results.set_source(ListSource(rows))
         if rows:
-            self.desk.ledger.searched([r["id"] for r in rows], self.result.total)
+            self.desk.ledger.searched([f.dossier_id for f in self.result.rows], self.result.total)
         if self.result.truncated:
             self.say(
                 _("{total} found; the newest {n} are shown. Type more to narrow.").format(

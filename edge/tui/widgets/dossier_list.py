@@ -19,7 +19,6 @@ from typing import Any, ClassVar, Protocol
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
-from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -204,7 +203,7 @@ class DossierList(ScrollView, can_focus=True):
         if row is None:
             return Strip.blank(width, base)
         text = self._line([c.cell(row) for c in self.columns], width)
-        style: Style = base
+        style = base
         if index == self.cursor:
             style = base + self.get_component_rich_style("dossier-list--cursor")
         return Strip([Segment(text, style)], width)

@@ -102,7 +102,7 @@ class HalfBlocks:
                 bottom = pixels[x, y + 1]
                 yield Segment(
                     "▀",
-                    Style(color=f"rgb{tuple(top)}", bgcolor=f"rgb{tuple(bottom)}"),
+                    Style(color=_rgb(top), bgcolor=_rgb(bottom)),
                 )
             yield Segment.line()
 
@@ -144,3 +144,9 @@ class PagePreview(Container):
             self.mount(widget)
         else:
             self.mount(HalfBlockView(image))
+
+
+def _rgb(pixel: float | tuple[int, ...]) -> str:
+    """A pixel of the RGB preview as Rich's colour (a grey level if the image had one band)."""
+    channels = pixel if isinstance(pixel, tuple) else (int(pixel),) * 3
+    return f"rgb{tuple(channels[:3])}"
