@@ -290,3 +290,17 @@ def test_the_daemons_update_request_is_the_file_the_path_unit_watches() -> None:
     assert f"Environment=EDGE_UPDATE_REQUEST={request}" in service
     assert f"PathExists={request}" in watched and "Unit=edge-update.service" in watched
     assert f"ExecStartPre=/bin/rm -f {request}" in update
+
+
+def test_the_clerk_ui_can_reach_scanners_and_nothing_beyond_the_lan() -> None:
+    """The scan key runs scanimage from the UI's own unit (issue 17)."""
+    text = (UNITS / "edge-tui@.service").read_text()
+    assert "SupplementaryGroups=scanner" in text
+    assert "DeviceAllow=char-usb_device rw" in text and "DevicePolicy=closed" in text
+    assert "PrivateNetwork=" not in text  # airscan's network scanners are on the LAN
+    assert "IPAddressDeny=any" in text
+    allowed = " ".join(re.findall(r"^IPAddressAllow=(.*)$", text, re.M)).split()
+    assert "any" not in allowed and "0.0.0.0/0" not in allowed and "::/0" not in allowed
+    assert "ReadWritePaths=-/srv/edge/inbox" in text
+    argv = exec_args("edge-tui@.service")
+    assert argv[argv.index("--inbox") + 1] == "/srv/edge/inbox"

@@ -123,16 +123,18 @@ def make_app(
     idle_minutes: float = 0,
     refresh_seconds: float = 0.2,
     console: bool = False,
+    with_inbox: bool = True,
 ) -> EdgeApp:
     """The app over a desk, with the tests' fixed 'today' and disk size.
 
     Drawn for a truecolor terminal whatever terminal runs the tests, unless ``console``:
-    then the app reads the terminal from the environment (``use_box_console``).
+    then the app reads the terminal from the environment (``use_box_console``). Without
+    ``with_inbox`` the app is started without ``--inbox``, as by hand on a box.
     """
     set_language(lang)
     office = Office(
         desk.state,
-        inbox=desk.inbox,
+        inbox=desk.inbox if with_inbox else None,
         wall=wall or (lambda: APP_DAY_MS),  # type: ignore[arg-type]
         free_bytes=lambda: FREE_BYTES,
     )

@@ -4,26 +4,39 @@ One Textual app over its own connection to the box's database. A timer looks
 at the newest event every second or two and redraws the screen when the
 capture daemon (or sync) wrote something, and locks the desk after the
 configured idle minutes. Every action is on a key shown in the footer; the
-digits 1-6 go to the top-level screens, ``/`` searches from any list.
+digits 1-6 go to the top-level screens, ``/`` searches from any list. F4 on
+the home and dossier screens scans a batch into the inbox in a worker thread
+(scanimage blocks); the scan is the app's, so its count follows the clerk
+between screens, and F4 again or Esc stops it.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 import time
+from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import ModalScreen
+from textual.worker import get_current_worker
 
-from edge.tui.i18n import N_, _
+from edge.capture.scanner import ScanError, ScanOptions, ScanProblem, ScanResult, scan_batch
+from edge.desk import DeskError
+from edge.tui.i18n import N_, _, ngettext, number
+from edge.tui.messages import explain, scan_problem
 from edge.tui.office import Office
 from edge.tui.queries import last_seq
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.signin import SignInScreen
 from edge.tui.widgets.common import translate_bindings
+
+log = logging.getLogger("edge.tui")
 
 SCREENS_BY_NAME = ("home", "inbox", "results", "handover", "sync", "quarantine")
 FEW_COLOURS = ("standard", "windows")
@@ -37,6 +50,27 @@ def console_theme(color_system: str | None) -> str:
     and app.tcss gives fields and focus colours that survive it.
     """
     return "ansi-dark" if color_system in FEW_COLOURS else "textual-dark"
+
+
+class ScanProgress(Message):
+    """A page of the running batch is on disk (posted from the scan's thread)."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__()
+        self.pages = pages
+
+
+class ScanEnded(Message):
+    """The batch is over: ``result`` when pages were kept, ``problem`` when none were."""
+
+    def __init__(self, result: ScanResult | None, problem: ScanProblem | None) -> None:
+        super().__init__()
+        self.result = result
+        self.problem = problem
+
+
+def scanned_text(pages: int) -> str:
+    return ngettext("Scanned {n} page.", "Scanned {n} pages.", pages).format(n=number(pages))
 
 
 class EdgeApp(App[None]):
@@ -75,6 +109,7 @@ class EdgeApp(App[None]):
         self.refresh_seconds = refresh_seconds
         self.last_input = time.monotonic()
         self.seen_seq = 0
+        self._scan_stop: threading.Event | None = None
         self.theme = console_theme(color_system or self.console.color_system)
 
     def on_mount(self) -> None:
@@ -174,6 +209,96 @@ class EdgeApp(App[None]):
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.switch_screen(SignInScreen())
+
+    # -- scanning (issue 17) -------------------------------------------------------------------
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan_stop is not None
+
+    def start_scan(self, into: str | None = None) -> None:
+        """Scan one batch into the inbox (into a dossier from its screen); pressed again, stop.
+
+        The scan belongs to the app, not to the screen that started it: the clerk may
+        move between screens while the feeder runs, and the count follows them.
+        """
+        if self._scan_stop is not None:
+            self.stop_scan()
+            return
+        inbox = self.office.inbox
+        if inbox is None:
+            self._scan_say(explain(DeskError("no_inbox")), "error")
+            return
+        self._scan_stop = threading.Event()
+        self._scan_say(self._scanning_text(0))
+        self._scan_batch(ScanOptions.from_settings(self.office.settings), inbox, into)
+        self.screen.refresh_bindings()
+
+    def stop_scan(self) -> None:
+        """Stop the feeder; the pages already scanned are kept and handed to capture."""
+        if self._scan_stop is None or self._scan_stop.is_set():
+            return
+        self._scan_stop.set()
+        self._scan_say(_("Stopping the scan…"))
+
+    @work(thread=True, exclusive=True, group="scan")
+    def _scan_batch(self, options: ScanOptions, inbox: Path, into: str | None) -> None:
+        """Runs in its own thread: scanimage blocks for the whole batch."""
+        worker = get_current_worker()
+        stop = self._scan_stop
+        assert stop is not None
+
+        def stopped() -> bool:
+            return stop.is_set() or worker.is_cancelled
+
+        def page(count: int) -> None:
+            if not worker.is_cancelled:
+                self.post_message(ScanProgress(count))
+
+        result: ScanResult | None = None
+        problem: ScanProblem | None = None
+        try:
+            result = scan_batch(options, inbox, into=into, on_page=page, should_stop=stopped)
+        except ScanError as exc:
+            problem = exc.problem
+            log.warning("scan failed: %s %s", exc.problem, exc.detail)
+        except Exception:
+            problem = ScanProblem.SCAN_FAILED
+            log.exception("scan failed")
+        if not worker.is_cancelled:
+            self.post_message(ScanEnded(result, problem))
+
+    def on_scan_progress(self, message: ScanProgress) -> None:
+        if self._scan_stop is not None and not self._scan_stop.is_set():
+            self._scan_say(self._scanning_text(message.pages))
+
+    def on_scan_ended(self, message: ScanEnded) -> None:
+        self._scan_stop = None
+        self.screen.refresh_bindings()
+        result = message.result
+        if result is None:
+            self._scan_say(scan_problem(message.problem or ScanProblem.SCAN_FAILED), "error")
+        elif result.cut_short is None:
+            self._scan_say(scanned_text(len(result.pages)), "ok")
+        else:
+            kind = "info" if result.cut_short is ScanProblem.STOPPED else "error"
+            self._scan_say(
+                scanned_text(len(result.pages)) + " " + scan_problem(result.cut_short), kind
+            )
+
+    @staticmethod
+    def _scanning_text(pages: int) -> str:
+        return ngettext(
+            "Scanning… {n} page. F4 or Esc stops.", "Scanning… {n} pages. F4 or Esc stops.", pages
+        ).format(n=number(pages))
+
+    def _scan_say(self, message: str, kind: str = "info") -> None:
+        """On the topmost desk screen: under a dialog or the lock screen, it is read after."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DeskScreen):
+                screen.say(message, kind)
+                return
+        self.notify(message, severity="error" if kind == "error" else "information")
 
     # -- navigation ---------------------------------------------------------------------------
 

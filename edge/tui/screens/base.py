@@ -63,5 +63,21 @@ class DeskScreen(Screen[Any]):
     def fail(self, error: DeskError) -> None:
         self.say(explain(error), "error")
 
+    @property
+    def scan_into(self) -> str | None:
+        """The dossier a scan started here joins; None: capture sorts the pages by their covers."""
+        return None
+
+    def action_scan(self) -> None:
+        self.edge.start_scan(self.scan_into)
+
+    def action_stop_scan(self) -> None:
+        self.edge.stop_scan()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_scan":
+            return self.edge.scanning
+        return True
+
     def refresh_data(self) -> None:
         """The database changed (the daemon captured, or sync wrote): redraw what is shown."""

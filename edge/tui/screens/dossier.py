@@ -4,7 +4,8 @@ What is typed is kept as a sealed draft at every pause, so a power cut loses
 at most the last moment of typing; Ctrl+S saves, F9 saves and completes.
 Opening the dossier is an audited view of personal data. The page list
 reorders ([ and ]), splits (S) and previews (Enter) pages; F8 merges the whole
-dossier into another one.
+dossier into another one. F4 scans a batch straight into this dossier (a supplement,
+a forgotten page); its pages appear in the list once capture has filed them.
 
 A dossier whose cover capture could not confirm (``needs_review``) opens with a
 panel above the form saying what was read; it has the focus, so N then Enter
@@ -99,6 +100,7 @@ class DossierScreen(DeskScreen):
         Binding("f9", "complete", N_("Complete"), key_display="F9"),
         Binding("f7", "reopen", N_("Reopen"), key_display="F7"),
         Binding("f8", "merge", N_("Merge"), key_display="F8"),
+        Binding("f4", "scan", N_("Scan"), key_display="F4"),
         Binding("escape", "back", N_("Back"), key_display="Esc"),
     ]
 
@@ -477,7 +479,16 @@ class DossierScreen(DeskScreen):
             screen.refresh_data()
             screen.say(message, "ok")
 
+    @property
+    def scan_into(self) -> str | None:
+        """A scan from here joins this dossier: the supplement, the page forgotten."""
+        return self.dossier_id
+
     def action_back(self) -> None:
+        """Esc stops a running scan first, as on the home screen; then it goes back."""
+        if self.edge.scanning:
+            self.edge.stop_scan()
+            return
         self.app.pop_screen()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -503,6 +514,9 @@ class DossierScreen(DeskScreen):
             )
         if action == "fill_from_card":
             return self.editable and self._card is not None
+        if action == "scan":
+            # pages scanned into a merged dossier belong to the one it went into
+            return self.row is not None and self.row["status"] != MERGED
         return True
 
     # -- procedure ----------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class HomeScreen(DeskScreen):
         Binding("2", "app.go('inbox')", N_("Dossiers")),
         Binding("3", "app.go('results')", N_("Results")),
         Binding("4", "app.go('handover')", N_("Handover")),
+        Binding("f4", "scan", N_("Scan"), key_display="F4"),
+        Binding("escape", "stop_scan", N_("Stop scan"), key_display="Esc", show=False),
     ]
 
     DEFAULT_CSS = """
