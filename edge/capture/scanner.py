@@ -50,6 +50,11 @@ PAGE_TIMEOUT_SECONDS = 120.0
 """A scanner that sends no page for this long has stopped answering (a USB cable pulled
 half-way, a driver stuck in a read): the batch is ended and what came is kept."""
 STOP_GRACE_SECONDS = 15.0
+REPORTED_GRACE_SECONDS = 10.0
+"""After scanimage has printed a status it knows (a jam, an open cover), how long it may
+take to exit. A driver has been seen to hang in its cleanup after reporting a jam: the
+clerk should hear "paper jam" in seconds, not "the scanner stopped answering" after the
+page timeout."""
 """How long scanimage gets to cancel cleanly before it is killed."""
 LOCK_WAIT_SECONDS = 5.0
 """How long a scan waits for another scan or a button poll to let go of the scanner."""
@@ -612,6 +617,8 @@ def _run(
         reader.start()
     count = 0
     timed_out = False
+    hung_after_report = False
+    reported: float | None = None
     stopped: float | None = None
     last = time.monotonic()
     try:
@@ -628,6 +635,16 @@ def _run(
                 last = now
                 if on_page is not None:
                     on_page(count)
+            if reported is None and errors and _problem_in("\n".join(errors)) is not None:
+                reported = now
+            if (
+                stopped is None
+                and reported is not None
+                and now - max(reported, last) > REPORTED_GRACE_SECONDS
+            ):
+                stopped = now
+                hung_after_report = True
+                process.kill()  # it said what went wrong; its cleanup hung
             if stopped is None and (should_stop() or now - last > page_timeout):
                 timed_out = now - last > page_timeout
                 stopped = now
@@ -642,6 +659,8 @@ def _run(
     for reader in readers:
         reader.join(timeout=5)
     detail = _last_line("\n".join(errors))
+    if hung_after_report:
+        return _problem_in("\n".join(errors)) or ScanProblem.DEVICE_GONE, detail
     if timed_out:
         return ScanProblem.DEVICE_GONE, f"no page for {page_timeout:.0f} s"
     if stopped is not None:

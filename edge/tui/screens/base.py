@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -55,10 +56,18 @@ class DeskScreen(Screen[Any]):
         yield from ()
 
     def set_title(self, text: str) -> None:
-        self.query_one("#title", Title).update(text)
+        try:
+            title = self.query_one("#title", Title)
+        except NoMatches:
+            return  # the screen is being taken down (sign-out, exit): nothing left to show
+        title.update(text)
 
     def say(self, message: str, kind: str = "info") -> None:
-        self.query_one("#status", StatusLine).say(message, kind)
+        try:
+            line = self.query_one("#status", StatusLine)
+        except NoMatches:
+            return  # as in set_title
+        line.say(message, kind)
 
     def fail(self, error: DeskError) -> None:
         self.say(explain(error), "error")
