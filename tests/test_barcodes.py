@@ -39,6 +39,7 @@ from edge.capture.barcodes import (
     read_page,
     read_symbols,
     read_symbols_naive,
+    scale_for,
 )
 from edge.capture.readers import open_pages
 
@@ -402,3 +403,44 @@ def test_covers_once_passed_over_as_text_pages_are_read(
     page = next(iter(open_pages(path)))
     reading = read_page(page)
     assert [(r.symbol.text, r.confirmed) for r in reading.reads] == [(code, True)]
+
+
+# -- pages scanned finer than the tiers were chosen for ---------------------------------------
+
+
+def test_scale_follows_the_scan_resolution() -> None:
+    assert [scale_for(dpi) for dpi in (None, 150, 200, 300, 400, 600, 1200)] == [
+        1,
+        1,
+        1,
+        1,
+        1,
+        2,
+        4,
+    ]
+
+
+def test_600_dpi_cover_is_read_and_confirmed_as_a_300_dpi_one_would_be(page: Image.Image) -> None:
+    """Every tier and the confirmation read the 600-dpi page one step further reduced; the
+    symbol's box still comes back in the page's own (600-dpi) coordinates."""
+    fine = with_symbol(page, code128_symbol(), TOP_RIGHT)
+    fine = fine.resize((fine.width * 2, fine.height * 2), Image.Resampling.LANCZOS)
+    source = ReducingPage(fine)
+    reading = read_page(source, scale=2)
+    assert [(r.symbol.text, r.confirmed) for r in reading.reads] == [(CODE128_TEXT, True)]
+    assert source.calls == [4, 2]
+    box = reading.reads[0].symbol.box
+    assert box is not None
+    x, y = TOP_RIGHT
+    assert abs(box[0] - 2 * x) < 120 and abs(box[1] - 2 * y) < 120, box
+
+
+def test_600_dpi_text_page_is_never_decoded_at_its_full_size() -> None:
+    """At its own full size a 600-dpi page of text shows its letters as bar texture; read as
+    a 300-dpi page it costs what a 300-dpi page costs."""
+    page = text_page(3)
+    fine = jpeg_round_trip(page.resize((page.width * 2, page.height * 2)))
+    source = ReducingPage(fine)
+    reading = read_page(source, scale=2)
+    assert reading.reads == () and reading.unread == 0
+    assert 1 not in source.calls

@@ -23,6 +23,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -215,6 +216,42 @@ def test_capture_quarantines_memory_bombs_and_captures_the_rest_in_300_mb(
     assert os.listdir(inbox) == []  # nothing left behind
     peak_kb = _status_kb(status.read_text(), "VmHWM")
     assert peak_kb < PEAK_LIMIT_KB, f"peak RSS {peak_kb // 1024} MB"
+
+
+def test_600_dpi_colour_scans_in_every_format_are_captured_in_300_mb(
+    state: Path, inbox: Path, tmp_path: Path, edge_env: dict[str, str]
+) -> None:
+    """An A4 page at 600 dpi in colour is 35 megapixels, 139 MB decoded whole. A PNG is
+    decoded in bands, every page is read for barcodes as a 300-dpi page would be, and an
+    uncompressed TIFF (104 MB on disk) is re-saved losslessly before it is sealed."""
+    cover = samples.cover_page(CODE, dpi=600, symbology="code128")
+    samples.save_png(cover, inbox / "1-cover.png", dpi=600)
+    del cover
+    text = samples.text_page(5, dpi=600)
+    samples.save_jpeg(text, inbox / "2-text.jpg", dpi=600, quality=90)
+    text.save(inbox / "3-raw.tif", dpi=(600, 600), compression="raw")
+    text.save(inbox / "4-lzw.tif", dpi=(600, 600), compression="tiff_lzw")
+    raw_size = (inbox / "3-raw.tif").stat().st_size
+    del text
+    assert raw_size > 90 * 2**20
+    status = tmp_path / "status"
+    args = ["--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0"]
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT_PEAK, str(status), "capture", *args],
+        capture_output=True,
+        env=edge_env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    report = json.loads(result.stdout)
+    assert (report["pages"], report["quarantined"], report["uncertain"]) == (4, [], []), report
+    assert report["dossiers"][0] == CODE, report  # the thin Code 128 read and confirmed
+    peak_kb = _status_kb(status.read_text(), "VmHWM")
+    assert peak_kb < PEAK_LIMIT_KB, f"peak RSS {peak_kb // 1024} MB"
+    with sqlite3.connect(state / "edge.db") as db:
+        stored = [size for (size,) in db.execute("SELECT bytes FROM pages ORDER BY position")]
+    assert stored[2] < raw_size // 3, stored  # same pixels, Deflate instead of nothing
 
 
 # -- the reader's side ----------------------------------------------------------------------

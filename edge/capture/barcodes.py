@@ -49,6 +49,7 @@ __all__ = [
     "read_symbols",
     "read_symbols_naive",
     "read_tier",
+    "scale_for",
 ]
 
 
@@ -625,6 +626,19 @@ read; a spurious suspect at half scale (zxing-cpp's Data Matrix detector finds t
 halftone noise) costs one full-scale fast pass, not the chain."""
 
 
+TIERS_DPI: Final = 300.0
+"""The resolution the tiers were chosen and measured at."""
+
+
+def scale_for(dpi: float | None) -> int:
+    """How many times finer than :data:`TIERS_DPI` a page is, as a power of two: 2 for a
+    600-dpi scan, 1 for anything up to about 560 dpi or of unknown resolution."""
+    scale = 1
+    while dpi is not None and dpi >= TIERS_DPI * scale * 2 * 0.93 and scale < 4:
+        scale *= 2
+    return scale
+
+
 class _Memo:
     """Each scale of a page is decoded from the file at most once per read."""
 
@@ -738,17 +752,24 @@ class Confirmer:
         self.zbar = zbar
 
     def reads(
-        self, full: Image.Image, box: Box | None, enough: Callable[[Symbol], bool] | None = None
+        self,
+        full: Image.Image,
+        box: Box | None,
+        enough: Callable[[Symbol], bool] | None = None,
+        *,
+        scale: int = 1,
     ) -> list[tuple[str, Symbol]]:
         """(source, symbol) pairs from the confirming decoders around ``box``.
 
-        zbar, the dearer of the two, is skipped when ``enough`` says the zxing-cpp read has
-        already settled every text it found.
+        ``box`` is in full-scale page coordinates and ``full`` is the page at 1/``scale``;
+        the symbols found come back in full-scale coordinates too. zbar, the dearer of the
+        two, is skipped when ``enough`` says the zxing-cpp read has already settled every
+        text it found.
         """
         region = full
         left = top = 0
         if box is not None:
-            x0, y0, x1, y1 = box
+            x0, y0, x1, y1 = (round(v / scale) for v in box)
             pad_x = max(round((x1 - x0) * _CONFIRM_MARGIN), 40)
             pad_y = max(round((y1 - y0) * _CONFIRM_MARGIN), 40)
             left, top = max(0, x0 - pad_x), max(0, y0 - pad_y)
@@ -767,7 +788,7 @@ class Confirmer:
                     if symbol.box is not None:
                         a, b, c, d = symbol.box
                         moved = replace(symbol, box=(a + left, b + top, c + left, d + top))
-                    found.append((f"{_family(decoder.name)}@1", moved))
+                    found.append((f"{_family(decoder.name)}@{scale}", moved.scaled(scale)))
         return found
 
 
@@ -794,21 +815,24 @@ def _grow(box: Box | None, by: int) -> Box | None:
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
 
 
-def _settled(sources: dict[Symbol, set[str]], symbol: Symbol) -> bool:
-    """Whether the full-scale zxing-cpp read of ``symbol`` already makes two sources for it,
+def _settled(sources: dict[Symbol, set[str]], scale: int, symbol: Symbol) -> bool:
+    """Whether the confirming zxing-cpp read of ``symbol`` already makes two sources for it,
     so the dearer zbar read can be skipped."""
-    return len(sources.get(symbol, set()) | {"zxing@1"}) >= 2
+    return len(sources.get(symbol, set()) | {f"zxing@{scale}"}) >= 2
 
 
 def confirm(
     seen: Sequence[tuple[str, Symbol]],
     full: Image.Image | None,
     confirmer: Confirmer | None = None,
+    *,
+    scale: int = 1,
 ) -> list[Read]:
     """Decide which texts to trust, from every (source, symbol) pair the tiers produced.
 
     2-D symbols are trusted as read. Each distinct 1-D text is read again around its box at
-    full resolution (``full``; None skips this, for tests of the rule); a text with two
+    full resolution (``full``, the page at 1/``scale``; None skips this, for tests of the
+    rule); a text with two
     independent sources is confirmed. A 1-D text with one source whose symbol gave a
     confirmed text is a misread of it and becomes its alternative; one with no confirmed
     neighbour is an uncertain read, with the other lone texts of the same place as
@@ -828,7 +852,8 @@ def confirm(
             if any(_overlap(box, done) and box is not None for done in regions):
                 continue
             regions.append(box)
-            for source, again in confirmer.reads(full, box, partial(_settled, sources)):
+            found = confirmer.reads(full, box, partial(_settled, sources, scale), scale=scale)
+            for source, again in found:
                 sources.setdefault(again, set()).add(source)
                 boxes.setdefault(again, again.box)
     near = 20
@@ -866,6 +891,7 @@ def read_page(
     *,
     tiers: Sequence[Tier] = DEFAULT_TIERS,
     confirmer: Confirmer | None = None,
+    scale: int = 1,
 ) -> PageReading:
     """Read a page's symbols, cheaply on the common page that has none, and say which to trust.
 
@@ -875,7 +901,16 @@ def read_page(
     scale, and a stray suspect cannot walk a page up to the slowest tier unless every step
     keeps seeing it. A page that carries a 1-D symbol is then decoded at full scale to confirm
     it (see `confirm`).
+
+    The tiers are chosen for 300-dpi scans. ``scale`` says how many times finer the page is
+    (2 for 600 dpi): every tier, and the confirmation, then reads it ``scale`` times further
+    reduced, so a finely scanned page is looked at as a 300-dpi one would be. At its own
+    full scale a 600-dpi text page shows letters as bar texture (a pointless full-scale
+    escalation), and decoders given a 35-megapixel page need several times its size in
+    working memory.
     """
+    if scale > 1:
+        tiers = [replace(t, reduce=min(8, t.reduce * scale)) for t in tiers]
     memo = _Memo(page)
     seen: list[tuple[str, Symbol]] = []
     pending = 0
@@ -901,9 +936,9 @@ def read_page(
         else:
             pending = 0
     linear_read = any(s.symbology in LINEAR for _, s in seen)
-    full = memo.image(1) if linear_read else None
+    full = memo.image(scale) if linear_read else None
     unread = 0 if seen else bars + finders
-    return PageReading(tuple(confirm(seen, full, confirmer)), unread)
+    return PageReading(tuple(confirm(seen, full, confirmer, scale=scale)), unread)
 
 
 def _family(decoder_name: str) -> str:

@@ -165,15 +165,18 @@ def analyse(
 
     Quality runs first on the quarter-scale image the reader already decoded to
     validate the page; barcodes then decode at half scale, and at full scale
-    only when a cheaper pass saw something symbol-like or a 1-D code needs confirming.
+    only when a cheaper pass saw something symbol-like or a 1-D code needs confirming
+    ("full" meaning 300 dpi: a 600-dpi page is read at half its size, see
+    ``barcodes.read_page``).
 
     The whole look holds the page's share of the decode budget, so large pages are
     analysed one at a time while ordinary ones share the threads. Running out of memory
     anyway is this page's fault as far as the daemon is concerned: it is reported as
     BadInput, so the file is quarantined and the process lives on.
     """
+    scale = barcodes.scale_for(quality.effective_resolution(page.pixel_size, page.dpi, thresholds))
     try:
-        with page.lease():
+        with page.lease(scale):
             report = quality.assess(
                 page.image(4),
                 reduce=4,
@@ -182,7 +185,7 @@ def analyse(
                 thresholds=thresholds,
             )
             page.drop_colour()
-            reading = barcodes.read_page(page, chain)
+            reading = barcodes.read_page(page, chain, scale=scale)
             page.forget_images()
     except MemoryError:
         page.forget_images()

@@ -39,6 +39,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
+from edge.capture import pngbands
+
 JPEG: Final = "image/jpeg"
 PNG: Final = "image/png"
 TIFF: Final = "image/tiff"
@@ -71,6 +73,10 @@ BUDGET_CAP: Final = 200 * 2**20
 The cap keeps the daemon's peak under 300 MB (about 70 MB of code and libraries, plus
 the budget, plus small pages in flight) and still fits the analysis of an A4 page
 scanned at 600 dpi in colour (about 190 MB for a PNG, the costliest format)."""
+
+DECODER_WORK: Final = 4
+"""Bytes of working memory zxing-cpp and zbar take per pixel of the grey image they read
+(measured on a 35-megapixel page: 3 for the fast pass, 4 for the thorough chain)."""
 
 _PDF_BAND_BYTES: Final = 8 * 2**20
 """PDF pages are rendered in horizontal bands of about this size: a full-scale 600-dpi page
@@ -302,6 +308,8 @@ class Page:
     _mode: str = field(default="RGB", repr=False)
     """Pillow's mode for the decoded source (for a PDF, the rendered page)."""
     _embedded: Sequence[Embedded] = field(default=(), repr=False)
+    _banded: bool = field(default=False, repr=False)
+    """A PNG whose rows :mod:`edge.capture.pngbands` can decode a band at a time."""
     _cache: tuple[int, Image.Image] | None = field(default=None, init=False, repr=False)
     _grey: bool = field(default=False, init=False, repr=False)
 
@@ -333,8 +341,8 @@ class Page:
         """Keep only the grey levels of the kept decode, and decode in grey from now on.
 
         Called once colour has been judged; barcode decoders read grey anyway, and a grey
-        full-scale decode takes a quarter of the memory of a colour one (JPEG draft and
-        pdfium produce grey directly; PNG and TIFF still decode whole first).
+        full-scale decode takes a quarter of the memory of a colour one (JPEG draft, pdfium
+        and a banded PNG produce grey directly; TIFF and other PNGs still decode whole first).
         """
         self._grey = True
         if self._cache is not None and self._cache[1].mode != "L":
@@ -364,6 +372,8 @@ class Page:
             band = min(_PDF_BAND_BYTES, out_px * 3)
             images = sum(_embedded_cost(e, reduce) for e in self._embedded)
             return out + 2 * band + images
+        if self._banded:
+            return out + pngbands.BAND_COST
         native = width * height * _pixel_bytes(mode)
         if mode.startswith("I;16"):
             native *= 4  # the numpy path that brings 16 bits to 8 copies it three times
@@ -371,22 +381,30 @@ class Page:
         converted = mode not in ("L", "RGB") or (grey and mode != "L")
         return native + reduced + (out if converted else 0)
 
-    def analysis_cost(self) -> int:
+    def analysis_cost(self, scale: int = 1) -> int:
         """The most the capture pipeline's look at this page holds at once: the checking
-        decode, or a grey full-scale decode beside the two half-scale grey copies the
-        barcode reader keeps while it escalates."""
+        decode, or the barcode reader's finest look (see ``barcodes.read_page``) beside the
+        two coarser grey copies it keeps. That look first decodes the page in grey at
+        1/``scale``, then hands the result to decoders that take working memory of their
+        own; the decode's buffers are gone by then, so the dearer of the two counts."""
         width, height = self.pixel_size
-        half = max(1, width // CHECK_REDUCE) * max(1, height // CHECK_REDUCE)
-        return max(self.decode_cost(CHECK_REDUCE), self.decode_cost(1, grey=True) + 2 * half)
+        finest = max(1, width // scale) * max(1, height // scale)
+        coarser = max(1, width // (2 * scale)) * max(1, height // (2 * scale))
+        reading = max(self.decode_cost(scale, grey=True), (1 + DECODER_WORK) * finest)
+        return max(self.decode_cost(CHECK_REDUCE), 2 * coarser + reading)
 
-    def lease(self) -> contextlib.AbstractContextManager[None]:
-        """Hold the budget for the whole analysis of this page, decodes included."""
-        return BUDGET.lease(self.analysis_cost())
+    def lease(self, scale: int = 1) -> contextlib.AbstractContextManager[None]:
+        """Hold the budget for the whole analysis of this page, decodes included; refuse,
+        before decoding anything, a page whose analysis the budget cannot hold."""
+        need = self.analysis_cost(scale)
+        if need > BUDGET.capacity:
+            raise _too_big(self.pixel_size, need, self.index)
+        return BUDGET.lease(need)
 
     def check_budget(self, page: int | None) -> None:
-        """Refuse, before decoding anything, a page whose analysis the budget cannot hold;
-        ``page`` is None when the page is the whole file."""
-        need = self.analysis_cost()
+        """Refuse, before decoding anything, a page whose checking decode the budget
+        cannot hold; ``page`` is None when the page is the whole file."""
+        need = self.decode_cost(CHECK_REDUCE)
         if need > BUDGET.capacity:
             raise _too_big(self.pixel_size, need, page)
 
@@ -658,7 +676,8 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
     except Exception as exc:
         raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels)
-    page = Page(0, data, media, img.size, _dpi_from_info(img.info), _mode=img.mode)
+    banded = media == PNG and pngbands.layout(data) is not None
+    page = Page(0, data, media, img.size, _dpi_from_info(img.info), _mode=img.mode, _banded=banded)
     _check_single(page)
     return page
 
@@ -790,17 +809,39 @@ def _decode_jpeg(data: bytes, reduce: int, *, grey: bool = False) -> Image.Image
 
 
 def _decode_raster(data: bytes, media: str, reduce: int, *, grey: bool = False) -> Image.Image:
-    """Decode a PNG or TIFF whole (neither can be decoded in part or at a smaller scale),
-    then reduce it before converting, so the full-size image exists only once."""
+    """Decode a PNG in bands when its layout allows, else a PNG or TIFF whole (Pillow
+    decodes neither in part or at a smaller scale), then reduce it before converting, so
+    the full-size image exists only once."""
+    if media == PNG and (png := pngbands.layout(data)) is not None:
+        return _decode_png_bands(data, png, reduce, grey=grey)
     opener = PngImagePlugin.PngImageFile if media == PNG else TiffImagePlugin.TiffImageFile
     img: Image.Image = opener(io.BytesIO(data))
     img.load()
+    return _reduced(img, reduce, grey=grey)
+
+
+def _reduced(img: Image.Image, reduce: int, *, grey: bool) -> Image.Image:
     if reduce > 1:
         if img.mode not in _REDUCIBLE:
             img = _to_l_or_rgb(img)
         img = img.reduce(reduce)
     img = _to_l_or_rgb(img)
     return img.convert("L") if grey and img.mode != "L" else img
+
+
+def _decode_png_bands(data: bytes, png: pngbands.Layout, reduce: int, *, grey: bool) -> Image.Image:
+    """Each band reduced and converted as the whole image would be, pasted in its place:
+    only the result and one band are ever in memory."""
+    out: Image.Image | None = None
+    size = (-(-png.width // reduce), -(-png.height // reduce))
+    for top, band in pngbands.bands(data, png, pngbands.band_rows(png, reduce)):
+        part = _reduced(band, reduce, grey=grey)
+        del band
+        if out is None:
+            out = Image.new(part.mode, size)
+        out.paste(part, (0, top // reduce))
+    assert out is not None  # a layout has at least one row
+    return out
 
 
 def _render_pdf(data: bytes, dpi: float, *, grey: bool = False) -> Image.Image:
@@ -846,9 +887,12 @@ def _render_bands(page: pdfium.PdfPage, scale: float, grey: bool) -> Image.Image
 def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     """Yield TIFF frames, reading one frame's strips at a time from the open file.
 
-    A single-frame TIFF is stored as it came; each frame of a multi-page TIFF is
-    re-saved as a single-page TIFF with a lossless codec (Group 4 for bilevel, Deflate
-    otherwise): same pixels, though a JPEG-compressed frame grows in the process.
+    A single-frame compressed TIFF is stored as it came; each frame of a multi-page TIFF,
+    and an uncompressed one, is re-saved as a single-page TIFF with a lossless codec (Group 4
+    for bilevel, Deflate otherwise): same pixels, though a JPEG-compressed frame grows in the
+    process. An uncompressed 600-dpi colour page is 104 MB: kept as it came, it would be
+    held, sealed and stored three times over (beyond a Pi's memory) and synced at five times
+    the size it needs.
     """
     f.seek(0)
     header = f.read(16)
@@ -868,7 +912,7 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     except Exception as exc:
         raise _decode_failure(exc, None) from exc
     _check_pixels(img.size, max_pixels, page=0 if count > 1 else None)
-    if count == 1:
+    if count == 1 and img.info.get("compression") != "raw":
         f.seek(0)
         try:
             data = f.read()
