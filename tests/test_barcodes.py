@@ -275,6 +275,7 @@ class Canned:
     name: str
     symbols: tuple[Symbol, ...] = ()
     suspects: int = 0
+    finders: int = 0
     asked: int = 0
 
     def decode(self, image: Image.Image) -> list[Symbol]:
@@ -282,7 +283,7 @@ class Canned:
 
     def scan(self, image: Image.Image) -> Scan:
         self.asked += 1
-        return Scan(self.symbols, self.suspects)
+        return Scan(self.symbols, self.suspects, finders=self.finders)
 
 
 def test_chain_is_the_ordered_union_without_duplicates() -> None:
@@ -315,15 +316,26 @@ def test_escalation_runs_only_while_suspects_persist() -> None:
     assert (quiet.asked, seen.asked, reader.asked, never.asked) == (1, 1, 1, 0)
     assert source.calls == [4, 2, 1]
 
-    # A fast pass that reads nothing of what half scale saw does not end the search: the
-    # thorough pass reads heavily speckled symbols the fast one misses.
+    # A fast pass that reads nothing of the QR finder patterns half scale saw does not end
+    # the search: the thorough pass reads heavily speckled symbols the fast one misses.
     blind, thorough = Canned("blind"), Canned("thorough", (Symbol("Y", "qr"),))
     tiers = (
-        Tier(2, FULL_PAGE, Canned("seen", suspects=2)),
+        Tier(2, FULL_PAGE, Canned("seen", suspects=2, finders=1)),
         *(Tier(1, FULL_PAGE, d, escalation=True) for d in (blind, thorough)),
     )
     assert read_symbols(ReducingPage(blank), tiers=tiers) == [Symbol("Y", "qr")]
     assert (blind.asked, thorough.asked) == (1, 1)
+
+    # But a suspect with no shape of a symbol (a Data Matrix detector's false alarm in the
+    # halftone of a text page) that the full-scale pass finds nothing in ends there: the
+    # thorough pass would spend half a second on a page of text.
+    blind, thorough = Canned("blind"), Canned("thorough")
+    tiers = (
+        Tier(2, FULL_PAGE, Canned("seen", suspects=1)),
+        *(Tier(1, FULL_PAGE, d, escalation=True) for d in (blind, thorough)),
+    )
+    assert read_symbols(ReducingPage(blank), tiers=tiers) == []
+    assert (blind.asked, thorough.asked) == (1, 0)
 
     unused = Canned("unused", (found,))
     tiers = (Tier(2, FULL_PAGE, Canned("quiet")), Tier(1, FULL_PAGE, unused, escalation=True))

@@ -9,9 +9,11 @@ pays for full resolution only when a cheap pass saw a symbol it could not decode
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final, Protocol, runtime_checkable
@@ -240,6 +242,38 @@ def _zxing_symbology(barcode: Any) -> str:
     return _ZXING_NAMES.get(name, name.lower())
 
 
+_PIXELS = threading.local()
+
+
+@contextlib.contextmanager
+def _sharing_pixels() -> Iterator[None]:
+    """Within this block, each thread turns an image into an array once, not once per reader.
+
+    Pillow hands pixels to numpy (and so to zxing-cpp) by copying them, and at half scale one
+    page goes through two zxing-cpp passes and two texture probes: four copies of the same
+    2 MB, a tenth of the page's reading time. Outside the block nothing is kept, so an image
+    changed in place between two reads is never read stale.
+    """
+    _PIXELS.sharing = True
+    try:
+        yield
+    finally:
+        _PIXELS.sharing = False
+        _PIXELS.held = None
+
+
+def _grey_pixels(image: Image.Image) -> np.ndarray:
+    """The image's grey levels as a read-only array."""
+    held = getattr(_PIXELS, "held", None)
+    if held is not None and held[0] is image:
+        return held[1]
+    grey = image if image.mode == "L" else image.convert("L")
+    pixels = np.asarray(grey)
+    if getattr(_PIXELS, "sharing", False):
+        _PIXELS.held = (image, pixels)
+    return pixels
+
+
 class ZxingDecoder:
     """zxing-cpp; `formats` are normalised names (None: every format it reads).
 
@@ -287,7 +321,8 @@ class ZxingDecoder:
     def scan(self, image: Image.Image) -> Scan:
         symbols: list[Symbol] = []
         suspects = finders = 0
-        for barcode in zxingcpp.read_barcodes(image, **self._options):
+        source = _grey_pixels(image) if image.mode == "L" else image
+        for barcode in zxingcpp.read_barcodes(source, **self._options):
             if not barcode.valid:
                 suspects += 1
                 finders += _zxing_symbology(barcode) in ("qr", "microqr", "rmqr")
@@ -445,8 +480,7 @@ class BarTextureProbe:
         found = self.decoder.scan(image)
         if any(s.symbology in LINEAR for s in found.symbols):
             return found
-        gray = image if image.mode == "L" else image.convert("L")
-        bars = self.count(np.asarray(gray))
+        bars = self.count(_grey_pixels(image))
         return replace(found, suspects=found.suspects + bars, bars=found.bars + bars)
 
     def count(self, pixels: np.ndarray) -> int:
@@ -531,8 +565,7 @@ class MatrixTextureProbe:
         found = self.decoder.scan(image)
         if found.suspects or any(s.symbology not in LINEAR for s in found.symbols):
             return found
-        gray = image if image.mode == "L" else image.convert("L")
-        matrix = self.count(np.asarray(gray))
+        matrix = self.count(_grey_pixels(image))
         return replace(found, suspects=found.suspects + matrix, matrix=found.matrix + matrix)
 
     def count(self, pixels: np.ndarray) -> int:
@@ -542,12 +575,15 @@ class MatrixTextureProbe:
         width = (pixels.shape[1] - 1) // cell * cell
         if height < 5 * cell or width < 5 * cell:
             return 0
-        grey = pixels.astype(np.int16)
-        across = np.abs(grey[:height, 1 : width + 1] - grey[:height, :width]) > self.edge
-        along = np.abs(grey[1 : height + 1, :width] - grey[:height, :width]) > self.edge
-        shape = (height // cell, cell, width // cell, cell)
-        per_across = across.reshape(shape).sum(axis=(1, 3))
-        per_along = along.reshape(shape).sum(axis=(1, 3))
+        here = pixels[:height, :width]
+        right = pixels[:height, 1 : width + 1]
+        below = pixels[1 : height + 1, :width]
+        per_across = _cell_sums(
+            (np.maximum(here, right) - np.minimum(here, right)) > self.edge, cell
+        )
+        per_along = _cell_sums(
+            (np.maximum(here, below) - np.minimum(here, below)) > self.edge, cell
+        )
         dense = (per_across >= self.transitions) & (per_along >= self.transitions)
         rows, cols = self.block
         for h, w in ((rows, cols), (cols, rows)):
@@ -557,6 +593,14 @@ class MatrixTextureProbe:
         k = self.window
         busy = np.minimum(_window_sums(per_across, k, k), _window_sums(per_along, k, k))
         return int(busy.size > 0 and int(busy.max()) >= self.window_transitions)
+
+
+def _cell_sums(edges: np.ndarray, cell: int) -> np.ndarray:
+    """Edges per cell-by-cell square, rows first: adding whole rows is what numpy does fastest,
+    and a cell's count (at most 64) fits the byte it is summed in."""
+    height, width = edges.shape
+    rows = edges.view(np.uint8).reshape(height // cell, cell, width).sum(axis=1, dtype=np.uint8)
+    return rows.reshape(height // cell, width // cell, cell).sum(axis=2, dtype=np.uint16)
 
 
 def _window_sums(cells: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -674,10 +718,11 @@ def read_tier(page: PageSource, tier: Tier, chain: DecoderChain | None = None) -
         decoder = tier.decoder
     else:
         decoder = chain if chain is not None else default_chain()
-    if isinstance(decoder, SuspectingDecoder):
-        scan = decoder.scan(image)
-    else:
-        scan = Scan(tuple(decoder.decode(image)), 0)
+    with _sharing_pixels():
+        if isinstance(decoder, SuspectingDecoder):
+            scan = decoder.scan(image)
+        else:
+            scan = Scan(tuple(decoder.decode(image)), 0)
     return replace(
         scan, symbols=tuple(s.scaled(tier.reduce, offset * tier.reduce) for s in scan.symbols)
     )
@@ -916,6 +961,7 @@ def read_page(
     pending = 0
     bars = 0
     finders = 0
+    shaped = 0
     for tier in tiers:
         if tier.escalation and not pending:
             continue
@@ -929,12 +975,18 @@ def read_page(
             finders = scan.finders
         if not tier.escalation:
             pending += scan.suspects
-        elif scan.suspects or not scan.symbols:
-            # Still something unread: a heavy-speckled QR flagged at half scale and missed by
-            # the fast full-scale pass is read by the thorough chain, so keep escalating.
-            pending = scan.suspects or pending
-        else:
+            shaped += scan.bars + scan.finders
+        elif scan.suspects:
+            pending = scan.suspects
+        elif scan.symbols or not shaped:
+            # Read, or nothing there: a Data Matrix detector's false alarm in halftone, or the
+            # 2-D texture of dense text, that the full-scale pass (which searches Data Matrix
+            # in every orientation) saw nothing in stops here; the chain would take half a
+            # second to find nothing (one text page in forty).
             pending = 0
+        # Else still something unread that looked like a symbol (QR finder patterns, bar
+        # texture): a heavy-speckled QR missed by the fast full-scale pass is read by the
+        # thorough chain, so keep escalating.
     linear_read = any(s.symbology in LINEAR for _, s in seen)
     full = memo.image(scale) if linear_read else None
     unread = 0 if seen else bars + finders
