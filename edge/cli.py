@@ -8,135 +8,34 @@ the same way with a hint to run ``edge doctor``.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge import __version__
-
-if TYPE_CHECKING:
-    from edge.desk import DeskError
-    from edge.vault import Keyring, OfficeSession
-
-
-class UserError(Exception):
-    """A mistake the person can fix; the message says how."""
-
-
-EXIT_USAGE = 2
-EXIT_FAIL = 1
-
-
-def say_error(message: object) -> None:
-    """One ``edge: error:`` line on stderr.
-
-    Messages quote paths, file names, configuration values and central's answers: what
-    would act on the technician's terminal is shown escaped (``edge.printable``), and
-    the message cannot break into lines that look like the command's own.
-    """
-    from edge.printable import printable
-
-    print(f"edge: error: {printable(message)}", file=sys.stderr)
-
-
-def _password(prompt: str) -> str:
-    value = os.environ.get("EDGE_PASSWORD")
-    if value:
-        return value
-    if sys.stdin.isatty():
-        return getpass.getpass(prompt)
-    raise UserError("no password: set EDGE_PASSWORD or run this on a terminal to be asked")
-
-
-def _refusal(clerk: str, exc: DeskError) -> str:
-    """The sign-in guard's answer as one line of what to do (the desk shows the same)."""
-    seconds = int(exc.details.get("seconds", 0) or 0)
-    if exc.reason == "locked_out":
-        minutes = max(1, (seconds + 59) // 60)
-        return (
-            f"clerk {clerk} is locked out after too many wrong passwords: try again in "
-            f"{minutes} min, or ask regional IT"
-        )
-    if exc.reason == "wait":
-        return f"too many wrong passwords for clerk {clerk}: wait {seconds} s and try again"
-    if seconds:
-        return f"wrong password: wait {seconds} s, then try again, or ask regional IT to reset it"
-    return "wrong password: try again, or ask regional IT to reset it"
-
-
-def unlock_clerk(state: Path, clerk: str, *, via: str) -> OfficeSession:
-    """Sign a clerk in for one command, as the desk does: same guard, same audit log.
-
-    A wrong ``EDGE_PASSWORD`` counts toward the clerk's delays and lockout, and a
-    locked-out clerk is refused here as at the desk; the sign-in and, when the
-    returned session is closed, the sign-out are audited with ``via`` naming the
-    command. A password regional IT set (first boot, a reset) opens nothing here:
-    it must first be replaced at the desk.
-    """
-    from edge.desk import DeskError, LoginGuard, login_name
-    from edge.store import Store
-    from edge.vault import Keyring
-
-    keyring = Keyring.load(state)
-    name = login_name(clerk)
-    if not keyring.has_clerk(name):
-        raise UserError(f"no clerk named {clerk!r} on this box: check the user name")
-    password = _password(f"Password for {name}: ")
-    store = Store.open(state)
-    try:
-        guard = LoginGuard(store, keyring)
-        try:
-            session = guard.sign_in(name, password, via=via)
-        except DeskError as exc:
-            raise UserError(_refusal(name, exc)) from None
-        if keyring.must_change_password(name):
-            session.close()
-            guard.signed_out(name, "must_change_password", via=via)
-            raise UserError(
-                f"clerk {name} still has the password regional IT set: sign in at the "
-                "clerk's screen ('edge tui') and choose a new one first"
-            )
-    finally:
-        store.close()
-    session.on_close(lambda: _signed_out(state, keyring, name, via))
-    return session
-
-
-def _signed_out(state: Path, keyring: Keyring, clerk: str, via: str) -> None:
-    """The command's sign-out, in the audit log like the desk's."""
-    from edge.desk import LoginGuard
-    from edge.store import Store
-
-    store = Store.open(state)
-    try:
-        LoginGuard(store, keyring).signed_out(clerk, "done", via=via)
-    finally:
-        store.close()
-
-
-def _state(path: str, *, must_exist: bool = True) -> Path:
-    state = Path(path).expanduser().resolve()
-    if must_exist and not (state / "edge.db").exists():
-        raise UserError(f"{state} is not a provisioned box: run 'edge init --state {path}' first")
-    return state
-
-
-def _inbox(path: str) -> Path:
-    inbox = Path(path).expanduser().resolve()
-    if not inbox.is_dir():
-        raise UserError(f"the inbox {inbox} does not exist: create it or check the path")
-    return inbox
+from edge.command import (
+    EXIT_BUG,
+    EXIT_FAIL,
+    EXIT_USAGE,
+    UserError,
+    add_json,
+    add_state,
+    ask_password,
+    inbox_dir,
+    say_error,
+    state_dir,
+    unlock_clerk,
+)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from edge.provision import provision
 
-    state = _state(args.state, must_exist=False)
-    password = _password(f"Temporary password for clerk {args.clerk}: ")
+    state = state_dir(args.state, must_exist=False)
+    password = ask_password(f"Temporary password for clerk {args.clerk}: ")
     provision(
         state,
         office=args.office,
@@ -170,7 +69,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
     if not args.once:
         raise UserError("'edge capture' needs --once (use 'edge run' to keep watching)")
-    daemon = Daemon(_state(args.state), _inbox(args.inbox), _overrides(args))
+    daemon = Daemon(state_dir(args.state), inbox_dir(args.inbox), _overrides(args))
     try:
         report = daemon.run_once()
         fault = daemon.fault
@@ -208,10 +107,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.daemon import Daemon, open_when_writable
     from edge.observe.health import Vitals
     from edge.observe.server import start_health_server
+    from edge.update.schedule import UpdateHook
 
     if not 0 <= args.http_port <= 65535:
         raise UserError(f"--http-port {args.http_port} is not a port: use 1-65535, or 0 for off")
-    state, inbox, overrides = _state(args.state), _inbox(args.inbox), _overrides(args)
+    state, inbox, overrides = state_dir(args.state), inbox_dir(args.inbox), _overrides(args)
     vitals = Vitals()
     server = start_health_server(state, args.http_port, vitals)
     try:
@@ -219,7 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if daemon is None:
             return 0
         try:
-            daemon.run()
+            daemon.run(UpdateHook(state, daemon.settings))
         finally:
             daemon.close()
     finally:
@@ -231,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_dossiers(args: argparse.Namespace) -> int:
     from edge.store import Store
 
-    store = Store.open(_state(args.state))
+    store = Store.open(state_dir(args.state))
     try:
         rows = store.list_dossiers()
     finally:
@@ -253,7 +153,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from edge.store import Store
     from edge.vault import Keyring
 
-    state = _state(args.state)
+    state = state_dir(args.state)
     session = unlock_clerk(state, args.clerk, via="edge export")
     store = Store.open(state)
     try:
@@ -290,7 +190,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise UserError("'edge tui' needs a terminal: run it from a console or over SSH with -t")
     # a crash ends in Textual's traceback and a non-zero exit, not a silent 0
-    return run(_state(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None)
+    return run(
+        state_dir(args.state), lang=args.lang, inbox=Path(args.inbox) if args.inbox else None
+    )
 
 
 def cmd_share(args: argparse.Namespace) -> int:
@@ -302,7 +204,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     samba_dir = Path(args.samba_dir).resolve() if args.samba_dir else None
     conf = samba_dir / "smb.conf" if samba_dir else share.CONF
     dirs = share.SambaDirs.under(samba_dir) if samba_dir else None
-    state = _state(args.state) if getattr(args, "state", None) else None
+    state = state_dir(args.state) if getattr(args, "state", None) else None
     service = not args.no_service
     try:
         if args.action == "enable":
@@ -315,7 +217,7 @@ def cmd_share(args: argparse.Namespace) -> int:
                     )
             spec, password = share.enable(
                 state=state,
-                inbox=_inbox(args.inbox),
+                inbox=inbox_dir(args.inbox),
                 interfaces=args.interface or share.DEFAULT_INTERFACES,
                 conf=conf,
                 dirs=dirs,
@@ -426,7 +328,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             return 0
         if not args.state or not args.inbox:
             raise UserError("'edge scan' needs --state and --inbox (or --list)")
-        store = Store.open(_state(args.state))
+        store = Store.open(state_dir(args.state))
         try:
             settings = store.settings()
             into = None
@@ -453,7 +355,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             if value is not None
         }
         options = replace(options, **changes)
-        inbox = _inbox(args.inbox)
+        inbox = inbox_dir(args.inbox)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if args.buttons:
@@ -500,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="provision a box: database, keys, first clerk")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--office", required=True, help="office (agency) code")
     p.add_argument("--clerk", required=True, help="first clerk's user name")
     p.add_argument("--recovery-key", help="regional IT recovery public key file (raw, base64)")
@@ -513,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", cmd_run, "the daemon: watch the inbox until stopped"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--state", required=True)
+        add_state(p)
         p.add_argument("--inbox", required=True)
         p.add_argument("--settle", type=float, help="seconds a file must stay unchanged")
         p.add_argument("--idle", type=float, help="seconds before a loose-file job closes")
@@ -531,25 +433,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     p = sub.add_parser("dossiers", help="list dossiers (metadata only)")
-    p.add_argument("--state", required=True)
-    p.add_argument("--json", action="store_true")
+    add_state(p)
+    add_json(p)
     p.set_defaults(func=cmd_dossiers)
 
     p = sub.add_parser("export", help="export a dossier as a BagIt bag")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--dossier", required=True, help="dossier id or code")
     p.add_argument("--clerk", required=True)
     p.add_argument("--out", required=True, help="folder to write the bag into")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("doctor", help="check this box and say how to fix what is wrong")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--inbox", help="also check the inbox folder")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("tui", help="the clerk's terminal UI (Vietnamese; --lang en for English)")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     p.add_argument("--inbox", help="the scanner folder, for retrying quarantined files")
     p.set_defaults(func=cmd_tui)
@@ -601,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="scan a batch from the scanner into the inbox (--list: the scanners)",
         description="Example: edge scan --state /var/lib/edge --inbox /srv/edge/inbox --duplex",
     )
-    p.add_argument("--state", help="the box's state folder (for the scan settings)")
+    add_state(p, required=False, help="the box's state folder (for the scan settings)")
     p.add_argument("--inbox", help="the scanner folder capture watches")
     p.add_argument("--list", action="store_true", help="list the scanners SANE finds")
     p.add_argument("--device", help="SANE device name from --list (default: setting, or first)")
@@ -641,14 +543,25 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         handlers=[one_line_handler(sys.stderr)],
     )
+    from edge.errors import ConfigError
     from edge.store import StoreError
     from edge.sync import SyncError
+    from edge.sync.central.errors import AdminError
     from edge.update import UpdateError
     from edge.vault import VaultError
 
+    mistakes = (
+        UserError,
+        ConfigError,
+        AdminError,
+        StoreError,
+        VaultError,
+        UpdateError,
+        SyncError,
+    )
     try:
         return int(args.func(args) or 0)
-    except (UserError, StoreError, VaultError, UpdateError, SyncError, ValueError) as exc:
+    except mistakes as exc:
         say_error(exc)
         return EXIT_USAGE
     except PermissionError as exc:
@@ -657,8 +570,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        say_error(f"unexpected {type(exc).__name__}: {exc} (run 'edge doctor')")
-        return EXIT_FAIL
+        logging.getLogger("edge").error("internal error in 'edge %s'", args.command, exc_info=exc)
+        say_error(
+            f"internal error ({type(exc).__name__}: {exc}): this is a defect in edge, not "
+            "something you typed; run 'edge doctor' and report it with the lines above"
+        )
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

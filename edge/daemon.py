@@ -26,10 +26,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edge.capture.names import display_name
-from edge.capture.pipeline import Capture, FileOutcome, Prepared, _signature
+from edge.capture.pipeline import Capture, FileOutcome, Outcome, Prepared, _signature
 from edge.capture.watcher import InboxWatcher
 from edge.durable import StorageProblem, check_storage, free_bytes, storage_problem
 from edge.notify import notify, watchdog_period
@@ -74,7 +74,11 @@ class Report:
     codes: dict[str, str | None] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        stored = [o for o in self.outcomes if o.status in ("stored", "interrupted", "quarantined")]
+        stored = [
+            o
+            for o in self.outcomes
+            if o.status in (Outcome.STORED, Outcome.INTERRUPTED, Outcome.QUARANTINED)
+        ]
         dossiers: list[str] = []
         for outcome in self.outcomes:
             for dossier_id in outcome.dossiers:
@@ -87,18 +91,18 @@ class Report:
             "quarantined": [
                 {"file": o.name, "reason": o.reason, "message": o.message}
                 for o in self.outcomes
-                if o.status == "quarantined"
+                if o.status == Outcome.QUARANTINED
             ],
             "uncertain": [
                 {"file": o.name, **page, "dossier": self.codes.get(page["dossier"])}
                 for o in self.outcomes
                 for page in o.uncertain
             ],
-            "duplicates": [o.name for o in self.outcomes if o.status == "duplicate"],
+            "duplicates": [o.name for o in self.outcomes if o.status == Outcome.DUPLICATE],
             "failed": [
                 {"file": o.name, "reason": o.reason, "message": o.message}
                 for o in self.outcomes
-                if o.status == "failed"
+                if o.status == Outcome.FAILED
             ],
             "ignored": self.ignored,
             "deferred": self.deferred,
@@ -411,11 +415,11 @@ class Daemon:
                 return False
             outcome = self._failed_file(path, name, exc)
         report.outcomes.append(outcome)
-        if outcome.status == "failed":
+        if outcome.status == Outcome.FAILED:
             return True
         self.totals["files"] += 1
         self.totals["pages"] += outcome.pages
-        self.totals["quarantined"] += outcome.status == "quarantined"
+        self.totals["quarantined"] += outcome.status == Outcome.QUARANTINED
         self.vitals.sent_to_review += len(outcome.uncertain)
         for dossier_id in outcome.dossiers:
             row = self.store.dossier(dossier_id)
@@ -449,7 +453,7 @@ class Daemon:
         )
         return FileOutcome(
             name,
-            "failed",
+            Outcome.FAILED,
             reason="internal_error",
             message=f"The box could not process this file ({type(exc).__name__}); "
             "it stays in the scanner folder and is tried again later.",
@@ -499,7 +503,7 @@ class Daemon:
                 raise
             self._set_fault(problem)
 
-    def run(self) -> None:
+    def run(self, updates: UpdateHooks | None = None) -> None:
         """Watch until SIGTERM/SIGINT; finish or roll back the page in hand, then exit."""
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -516,9 +520,7 @@ class Daemon:
         self.vitals.watching = True
         self._beat()
         notify("READY=1", self._status())
-        from edge.update.schedule import UpdateHook
-
-        updates = UpdateHook(self.state, self.settings)
+        updates = updates or _NoUpdates()
         self._heartbeat_due = True
         self._write_heartbeat(updates)
         from edge.sync.loop import SyncLoop
@@ -571,7 +573,7 @@ class Daemon:
             sync.stop()
             log.info("stopped")
 
-    def _write_heartbeat(self, updates: Any) -> None:
+    def _write_heartbeat(self, updates: UpdateHooks) -> None:
         """The updater's sign that this daemon runs; a full or read-only disk only delays it."""
         if not self._heartbeat_due:
             return
@@ -584,7 +586,7 @@ class Daemon:
             return
         self._heartbeat_due = False
 
-    def _tick(self, updates: Any) -> None:
+    def _tick(self, updates: UpdateHooks) -> None:
         """Scheduled update checks; their failure is logged once, never ends capture."""
         try:
             updates.tick()
@@ -595,6 +597,28 @@ class Daemon:
             self._tick_error = text
         else:
             self._tick_error = ""
+
+
+class UpdateHooks(Protocol):
+    """What the daemon's loop does for updates: ``edge run`` hands it the updater's
+    (``edge.update.schedule.UpdateHook``), so capture never imports the update package,
+    which itself runs a daemon in its self-test."""
+
+    def started(self) -> None:
+        """This daemon runs: the sign the updater waits for after installing a release."""
+
+    def tick(self) -> None:
+        """Called on every round of the loop; checks for updates when one is due."""
+
+
+class _NoUpdates:
+    """A daemon run without an updater (``edge capture --once``, tests, the demo)."""
+
+    def started(self) -> None:
+        return None
+
+    def tick(self) -> None:
+        return None
 
 
 def open_when_writable(make: Callable[[], Daemon]) -> Daemon | None:
@@ -639,9 +663,9 @@ def _size(path: Path) -> int:
 
 
 def _log_outcome(outcome: FileOutcome, codes: dict[str, str | None]) -> None:
-    if outcome.status == "quarantined":
+    if outcome.status == Outcome.QUARANTINED:
         log.warning("quarantined %s: %s", outcome.name, outcome.message)
-    elif outcome.status == "duplicate":
+    elif outcome.status == Outcome.DUPLICATE:
         log.info("duplicate %s: already stored, removed from the inbox", outcome.name)
     else:
         names = ", ".join(codes.get(d) or "(unassigned)" for d in outcome.dossiers)

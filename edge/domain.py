@@ -17,6 +17,8 @@ from types import MappingProxyType
 from typing import Literal, TypeAlias
 from zoneinfo import ZoneInfo
 
+from edge.errors import ConfigError
+
 __all__ = [
     "CCCD_PROVINCES",
     "CHANNEL_LABELS",
@@ -71,23 +73,23 @@ class CodePatterns:
     def from_config(cls, sources: Iterable[str]) -> CodePatterns:
         """Compile and check configured patterns, failing with a message regional IT can act on."""
         if isinstance(sources, str):
-            raise ValueError("dossier-code patterns must be a list of strings, not one string")
+            raise ConfigError("dossier-code patterns must be a list of strings, not one string")
         compiled: list[re.Pattern[str]] = []
         for source in sources:
             if not isinstance(source, str):
-                raise ValueError(f"dossier-code pattern must be a string; got {source!r}")
+                raise ConfigError(f"dossier-code pattern must be a string; got {source!r}")
             try:
                 pattern = re.compile(source, re.ASCII)
             except re.error as err:
-                raise ValueError(f"invalid dossier-code pattern {source!r}: {err.msg}") from None
+                raise ConfigError(f"invalid dossier-code pattern {source!r}: {err.msg}") from None
             if "date" not in pattern.groupindex:
-                raise ValueError(
+                raise ConfigError(
                     f"dossier-code pattern {source!r} has no (?P<date>...) group for the "
                     "received date"
                 )
             compiled.append(pattern)
         if not compiled:
-            raise ValueError("no dossier-code patterns configured")
+            raise ConfigError("no dossier-code patterns configured")
         return cls(tuple(compiled))
 
     @classmethod

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from edge.domain import DEFAULT_CODE_PATTERNS, CodePatterns
+from edge.errors import ConfigError
 from edge.symbols import ReceiptRules
 
 
@@ -62,7 +63,7 @@ class Settings:
     def from_mapping(
         cls, values: dict[str, Any], *, on_invalid: Callable[[ValueError], None] | None = None
     ) -> Settings:
-        """Settings from stored or published values; ValueError names the bad one.
+        """Settings from stored or published values; ConfigError names the bad one.
 
         With ``on_invalid``, a bad value is reported there and its default used instead:
         the box reads its own stored settings that way, so a value an older release let
@@ -146,25 +147,25 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
                 value = [value]
             return tuple(str(v) for v in value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {name!r} cannot be {value!r}") from exc
+        raise ConfigError(f"setting {name!r} cannot be {value!r}") from exc
     return value
 
 
 def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
     """A finite number of the setting's kind within its range; ValueError names the range."""
     if isinstance(value, bool):
-        raise ValueError(f"setting {name!r} must be a number, not {value!r}")
+        raise ConfigError(f"setting {name!r} must be a number, not {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"setting {name!r} must be a number, not {value!r}") from exc
+        raise ConfigError(f"setting {name!r} must be a number, not {value!r}") from exc
     if not math.isfinite(number):
-        raise ValueError(f"setting {name!r} must be a finite number, not {value!r}")
+        raise ConfigError(f"setting {name!r} must be a finite number, not {value!r}")
     if kind is int:
         if number != int(number):
-            raise ValueError(f"setting {name!r} must be a whole number, not {value!r}")
+            raise ConfigError(f"setting {name!r} must be a whole number, not {value!r}")
         number = int(number)
     low, high = RANGES.get(name, (-math.inf, math.inf))
     if not low <= number <= high:
-        raise ValueError(f"setting {name!r} must be between {low:g} and {high:g}, not {value!r}")
+        raise ConfigError(f"setting {name!r} must be between {low:g} and {high:g}, not {value!r}")
     return kind(number)

@@ -26,6 +26,7 @@ from typing import Final, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from edge.domain import MAX_CODE_LENGTH, CccdError, CodePatterns, Sex, validate_cccd
+from edge.errors import ConfigError
 
 __all__ = [
     "DEFAULT_RECEIPT_RULES",
@@ -176,19 +177,21 @@ class ReceiptRules:
 
 def _as_tuple(values: Iterable[str], what: str) -> tuple[str, ...]:
     if isinstance(values, str):
-        raise ValueError(f"{what} must be a list of strings, not one string")
+        raise ConfigError(f"{what} must be a list of strings, not one string")
     try:
         return tuple(values)
     except TypeError:
-        raise ValueError(f"{what} must be a list of strings; got {values!r}") from None
+        raise ConfigError(f"{what} must be a list of strings; got {values!r}") from None
 
 
 def _checked_params(values: object) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, tuple | list):
-        raise ValueError(f"code URL parameters must be a list of names such as MHS; got {values!r}")
+        raise ConfigError(
+            f"code URL parameters must be a list of names such as MHS; got {values!r}"
+        )
     for name in values:
         if not isinstance(name, str) or _PARAM_NAME.fullmatch(name) is None:
-            raise ValueError(
+            raise ConfigError(
                 f"code URL parameter {name!r} must be 1-40 letters, digits, '_' or '-' (like MHS)"
             )
     return tuple(values)
@@ -196,10 +199,10 @@ def _checked_params(values: object) -> tuple[str, ...]:
 
 def _checked_hosts(values: object) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, tuple | list):
-        raise ValueError(f"portal hosts must be a list of host names; got {values!r}")
+        raise ConfigError(f"portal hosts must be a list of host names; got {values!r}")
     for host in values:
         if not isinstance(host, str) or len(host) > 255 or _HOST.fullmatch(host) is None:
-            raise ValueError(
+            raise ConfigError(
                 f"portal host {host!r} must be a host name such as dichvucong.gov.vn, "
                 "or *.gov.vn for a domain and all its subdomains"
             )

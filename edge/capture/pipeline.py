@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from edge.capture.readers import (
     BUDGET,
     BadInput,
     Page,
+    Reason,
     bad_input,
     open_pages,
     set_decode_budget,
@@ -53,12 +55,27 @@ SQLite's), charged to the decode budget."""
 T = TypeVar("T")
 
 
+class Outcome(StrEnum):
+    """What became of one file."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    """Its bytes were captured before: removed from the inbox, nothing stored twice."""
+    QUARANTINED = "quarantined"
+    INTERRUPTED = "interrupted"
+    """Stopping (SIGTERM) between two of its pages: the rest is taken on the next start."""
+    HELD = "held"
+    """An unreadable file already reported once, left where it is until it changes."""
+    FAILED = "failed"
+    """An unforeseen error: the file stays in the inbox and is tried again later."""
+
+
 @dataclass
 class FileOutcome:
     """What happened to one file; the JSON report and the logs are built from it."""
 
     name: str
-    status: str  # stored | duplicate | quarantined | interrupted
+    status: Outcome
     pages: int = 0
     dossiers: list[str] = field(default_factory=list)
     reason: str | None = None
@@ -190,7 +207,7 @@ def analyse(
     except MemoryError:
         page.forget_images()
         detail = "MemoryError in analysis"
-        raise bad_input("out_of_memory", page=page.index, detail=detail) from None
+        raise bad_input(Reason.OUT_OF_MEMORY, page=page.index, detail=detail) from None
     code, attrs, review = interpret(reading, patterns, rules or ReceiptRules())
     return Analysis(code, attrs, list(report.flags), report.effective_dpi, review)
 
@@ -298,9 +315,9 @@ class Capture:
         try:
             sha256 = source_sha256(path)
         except FileNotFoundError:
-            return Prepared(signature, error=bad_input("vanished"))
+            return Prepared(signature, error=bad_input(Reason.VANISHED))
         except PermissionError:
-            return Prepared(signature, error=bad_input("unreadable"))
+            return Prepared(signature, error=bad_input(Reason.UNREADABLE))
         except BadInput as bad:
             return Prepared(signature, error=bad)
         prepared = Prepared(signature, sha256)
@@ -334,7 +351,7 @@ class Capture:
         source = self.store.source(sha256)
         if (source is not None and source["complete"]) or self.store.quarantined(sha256):
             _remove(path)
-            return FileOutcome(name, "duplicate")
+            return FileOutcome(name, Outcome.DUPLICATE)
         return self._store_pages(path, name, relative, sha256, source, settled_at, prepared)
 
     @staticmethod
@@ -342,9 +359,9 @@ class Capture:
         try:
             prepared.sha256 = source_sha256(path)
         except FileNotFoundError:
-            prepared.error = bad_input("vanished")
+            prepared.error = bad_input(Reason.VANISHED)
         except PermissionError:
-            prepared.error = bad_input("unreadable")
+            prepared.error = bad_input(Reason.UNREADABLE)
         except BadInput as bad:
             prepared.error = bad
         return prepared
@@ -397,7 +414,7 @@ class Capture:
         prepared: Prepared,
     ) -> FileOutcome:
         done = int(source["pages_done"]) if source is not None else 0
-        outcome = FileOutcome(name, "stored", pages=0)
+        outcome = FileOutcome(name, Outcome.STORED, pages=0)
         job_id: int | None = (
             int(source["job_id"]) if source is not None and source["job_id"] else None
         )
@@ -423,12 +440,14 @@ class Capture:
                 if dossier_id not in outcome.dossiers:
                     outcome.dossiers.append(dossier_id)
                 if not is_last and self.should_stop():
-                    outcome.status = "interrupted"
+                    outcome.status = Outcome.INTERRUPTED
                     return outcome
         except BadInput as bad:
             return self._quarantine_file(path, name, sha256, bad, outcome, job_id)
         except FileNotFoundError:
-            return self._quarantine_file(path, name, sha256, bad_input("vanished"), outcome, job_id)
+            return self._quarantine_file(
+                path, name, sha256, bad_input(Reason.VANISHED), outcome, job_id
+            )
         _remove(path)
         if settled_at is not None:
             outcome.latency_ms = (time.monotonic() - settled_at) * 1000
@@ -496,14 +515,14 @@ class Capture:
         """
         signature = _signature(path)
         if signature is not None and self._held.get(path) == signature:
-            return FileOutcome(name, "held", reason=bad.reason, message=bad.message)
+            return FileOutcome(name, Outcome.HELD, reason=bad.reason, message=bad.message)
         with self.store.transaction():
             self.ledger.quarantine(name=name, reason=bad.reason, message=bad.message)
-        if bad.reason in ("symlink", "special_file"):
+        if bad.reason in (Reason.SYMLINK, Reason.SPECIAL_FILE):
             _remove(path)
         elif signature is not None:
             self._held[path] = signature
-        return FileOutcome(name, "quarantined", reason=bad.reason, message=bad.message)
+        return FileOutcome(name, Outcome.QUARANTINED, reason=bad.reason, message=bad.message)
 
     def _quarantine_file(
         self,
@@ -534,9 +553,9 @@ class Capture:
                         "UPDATE sources SET complete=1 WHERE sha256=?", (sha256,)
                     )
         except FileNotFoundError:
-            return self._quarantine_entry(path, name, bad_input("vanished"))
+            return self._quarantine_entry(path, name, bad_input(Reason.VANISHED))
         _remove(path)
-        outcome.status = "quarantined"
+        outcome.status = Outcome.QUARANTINED
         outcome.reason = bad.reason
         outcome.message = message
         return outcome

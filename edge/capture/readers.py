@@ -31,6 +31,7 @@ import warnings
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
@@ -87,59 +88,82 @@ _SNIFF_BYTES: Final = 1024
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND: Final = b"IEND"
 
-_MESSAGES: Final[dict[str, str]] = {
-    "empty": "The file is empty (0 bytes): scan the page again.",
-    "truncated": (
+
+class Reason(StrEnum):
+    """Why a file (or a page of it) cannot become pages: a closed set, each with an English
+    message here and the clerk's sentence in both UI catalogues (tests/test_reasons.py)."""
+
+    EMPTY = "empty"
+    TRUNCATED = "truncated"
+    DAMAGED = "damaged"
+    DAMAGED_PDF = "damaged_pdf"
+    NO_PAGES = "no_pages"
+    NOT_AN_IMAGE = "not_an_image"
+    UNSUPPORTED = "unsupported"
+    ENCRYPTED_PDF = "encrypted_pdf"
+    DECOMPRESSION_BOMB = "decompression_bomb"
+    TOO_BIG_TO_DECODE = "too_big_to_decode"
+    OUT_OF_MEMORY = "out_of_memory"
+    SYMLINK = "symlink"
+    SPECIAL_FILE = "special_file"
+    TOO_LARGE = "too_large"
+    VANISHED = "vanished"
+    UNREADABLE = "unreadable"
+
+
+_MESSAGES: Final[dict[Reason, str]] = {
+    Reason.EMPTY: "The file is empty (0 bytes): scan the page again.",
+    Reason.TRUNCATED: (
         "The file is incomplete: it stops before its end, probably because scanning or "
         "copying was interrupted. Scan the document again."
     ),
-    "damaged": "The image is damaged and cannot be decoded: scan the page again.",
-    "damaged_pdf": (
+    Reason.DAMAGED: "The image is damaged and cannot be decoded: scan the page again.",
+    Reason.DAMAGED_PDF: (
         "The PDF file is damaged and cannot be opened: scan the document again, "
         "or save it again as PDF."
     ),
-    "no_pages": "The PDF file contains no pages: scan the document again.",
-    "not_an_image": (
+    Reason.NO_PAGES: "The PDF file contains no pages: scan the document again.",
+    Reason.NOT_AN_IMAGE: (
         "The file is not a scan: its content is neither an image nor a PDF, whatever its "
         "name says. Remove it from the scanner folder."
     ),
-    "unsupported": (
+    Reason.UNSUPPORTED: (
         "The file format ({kind}) is not accepted: set the scanner to save PDF, JPEG, PNG "
         "or TIFF files and scan again."
     ),
-    "encrypted_pdf": (
+    Reason.ENCRYPTED_PDF: (
         "The PDF is protected by a password: save it again without a password, "
         "or scan the paper document."
     ),
-    "decompression_bomb": (
+    Reason.DECOMPRESSION_BOMB: (
         "The image claims an impossibly large size ({size}) and was not opened: "
         "scan the page again at 300 dpi."
     ),
-    "too_big_to_decode": (
+    Reason.TOO_BIG_TO_DECODE: (
         "The image is too large for this box to open ({size}, about {need} MB of memory; "
         "the limit is {limit} MB) and was not opened: scan the page again at 300 dpi."
     ),
-    "out_of_memory": (
+    Reason.OUT_OF_MEMORY: (
         "The box ran out of memory opening this image: scan the page again at 300 dpi, "
         "or with fewer pages per file."
     ),
-    "symlink": (
+    Reason.SYMLINK: (
         "This is a link to another file, not a scan, and links are never followed: "
         "copy the real file into the scanner folder."
     ),
-    "special_file": (
+    Reason.SPECIAL_FILE: (
         "This is not an ordinary file (a folder, device, pipe or socket): "
         "remove it from the scanner folder."
     ),
-    "too_large": (
+    Reason.TOO_LARGE: (
         "The file is too large ({size} MB; the limit is {limit} MB): scan fewer pages "
         "per file, or scan at a lower resolution."
     ),
-    "vanished": (
+    Reason.VANISHED: (
         "The file disappeared before it could be read (moved or deleted): "
         "check the scanner folder and scan again if needed."
     ),
-    "unreadable": (
+    Reason.UNREADABLE: (
         "The file cannot be read (permission or disk error): check the scanner folder, "
         "or scan again."
     ),
@@ -154,7 +178,7 @@ class BadInput(Exception):
     """
 
     def __init__(
-        self, reason: str, message: str, *, detail: str = "", page: int | None = None
+        self, reason: Reason, message: str, *, detail: str = "", page: int | None = None
     ) -> None:
         super().__init__(message)
         self.reason = reason
@@ -163,10 +187,12 @@ class BadInput(Exception):
         self.page = page
 
     def __repr__(self) -> str:
-        return f"BadInput({self.reason!r}, {self.message!r}, detail={self.detail!r})"
+        return f"BadInput({str(self.reason)!r}, {self.message!r}, detail={self.detail!r})"
 
 
-def bad_input(reason: str, *, detail: str = "", page: int | None = None, **fmt: object) -> BadInput:
+def bad_input(
+    reason: Reason, *, detail: str = "", page: int | None = None, **fmt: object
+) -> BadInput:
     """Build a BadInput from the message table so wording stays in one place."""
     message = _MESSAGES[reason].format(**fmt)
     if page is not None:
@@ -183,14 +209,14 @@ def _decode_failure(exc: Exception, page: int | None, *, pdf: bool = False) -> B
     here. Running out of data is "truncated"; anything else is "damaged".
     """
     if pdf:
-        return bad_input("damaged_pdf", page=page, detail=repr(exc))
-    reason = "truncated" if "truncated" in str(exc) else "damaged"
+        return bad_input(Reason.DAMAGED_PDF, page=page, detail=repr(exc))
+    reason = Reason.TRUNCATED if "truncated" in str(exc) else Reason.DAMAGED
     return bad_input(reason, page=page, detail=repr(exc))
 
 
 def _bomb(width: int, height: int, detail: str, page: int | None = None) -> BadInput:
     return bad_input(
-        "decompression_bomb", page=page, size=f"{width} x {height} pixels", detail=detail
+        Reason.DECOMPRESSION_BOMB, page=page, size=f"{width} x {height} pixels", detail=detail
     )
 
 
@@ -198,7 +224,7 @@ def _out_of_memory(exc: MemoryError, page: int | None) -> BadInput:
     """The file is the likeliest cause, and the process must outlive it: the frames that
     held its images are cleared so their memory goes with the exception."""
     traceback.clear_frames(exc.__traceback__)
-    return bad_input("out_of_memory", page=page, detail=f"MemoryError {exc}")
+    return bad_input(Reason.OUT_OF_MEMORY, page=page, detail=f"MemoryError {exc}")
 
 
 class DecodeBudget:
@@ -443,7 +469,7 @@ def _embedded_cost(image: Embedded, reduce: int) -> int:
 def _too_big(size: tuple[int, int], need: int, page: int | None) -> BadInput:
     width, height = size
     return bad_input(
-        "too_big_to_decode",
+        Reason.TOO_BIG_TO_DECODE,
         page=page,
         size=f"{width} x {height} pixels",
         need=f"{math.ceil(need / 2**20)}",
@@ -508,17 +534,17 @@ def source_sha256(path: Path) -> str:
     try:
         lst = os.lstat(path)
         if stat.S_ISLNK(lst.st_mode):
-            raise bad_input("symlink")
+            raise bad_input(Reason.SYMLINK)
         if not stat.S_ISREG(lst.st_mode):
-            raise bad_input("special_file", detail=f"mode {stat.filemode(lst.st_mode)}")
+            raise bad_input(Reason.SPECIAL_FILE, detail=f"mode {stat.filemode(lst.st_mode)}")
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise bad_input("symlink", detail=repr(exc)) from exc
+            raise bad_input(Reason.SYMLINK, detail=repr(exc)) from exc
         raise
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise bad_input("special_file")
+            raise bad_input(Reason.SPECIAL_FILE)
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -537,12 +563,12 @@ def open_pages(
         try:
             head = f.read(_SNIFF_BYTES)
         except OSError as exc:
-            raise bad_input("unreadable", detail=repr(exc)) from exc
+            raise bad_input(Reason.UNREADABLE, detail=repr(exc)) from exc
         media = _sniff_bytes(head)
         if media is None:
-            raise bad_input("not_an_image", detail=f"first bytes {head[:16]!r}")
+            raise bad_input(Reason.NOT_AN_IMAGE, detail=f"first bytes {head[:16]!r}")
         if media not in SUPPORTED:
-            raise bad_input("unsupported", kind=media.split("/")[1].upper(), detail=media)
+            raise bad_input(Reason.UNSUPPORTED, kind=media.split("/")[1].upper(), detail=media)
         if media == PDF:
             yield from _quietly(_pdf_pages(f, st.st_size, max_pixels))
         elif media == TIFF:
@@ -552,7 +578,7 @@ def open_pages(
                 f.seek(0)
                 data = f.read()  # one allocation of the file's size, not two
             except OSError as exc:
-                raise bad_input("unreadable", detail=repr(exc)) from exc
+                raise bad_input(Reason.UNREADABLE, detail=repr(exc)) from exc
             with _quiet():
                 page = _single_image(data, media, max_pixels)
             yield page
@@ -592,19 +618,19 @@ def _open_regular(path: Path, *, max_bytes: int | None) -> tuple[int, os.stat_re
     try:
         lst = os.lstat(path)
     except FileNotFoundError as exc:
-        raise bad_input("vanished", detail=repr(exc)) from exc
+        raise bad_input(Reason.VANISHED, detail=repr(exc)) from exc
     except OSError as exc:
-        raise bad_input("unreadable", detail=repr(exc)) from exc
+        raise bad_input(Reason.UNREADABLE, detail=repr(exc)) from exc
     _check_stat(lst, max_bytes)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
     except FileNotFoundError as exc:
-        raise bad_input("vanished", detail=repr(exc)) from exc
+        raise bad_input(Reason.VANISHED, detail=repr(exc)) from exc
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise bad_input("symlink", detail=repr(exc)) from exc
-        raise bad_input("unreadable", detail=repr(exc)) from exc
+            raise bad_input(Reason.SYMLINK, detail=repr(exc)) from exc
+        raise bad_input(Reason.UNREADABLE, detail=repr(exc)) from exc
     try:
         st = os.fstat(fd)
         _check_stat(st, max_bytes)
@@ -616,14 +642,14 @@ def _open_regular(path: Path, *, max_bytes: int | None) -> tuple[int, os.stat_re
 
 def _check_stat(st: os.stat_result, max_bytes: int | None) -> None:
     if stat.S_ISLNK(st.st_mode):
-        raise bad_input("symlink")
+        raise bad_input(Reason.SYMLINK)
     if not stat.S_ISREG(st.st_mode):
-        raise bad_input("special_file", detail=f"mode {stat.filemode(st.st_mode)}")
+        raise bad_input(Reason.SPECIAL_FILE, detail=f"mode {stat.filemode(st.st_mode)}")
     if st.st_size == 0:
-        raise bad_input("empty")
+        raise bad_input(Reason.EMPTY)
     if max_bytes is not None and st.st_size > max_bytes:
         raise bad_input(
-            "too_large",
+            Reason.TOO_LARGE,
             size=f"{st.st_size / 1024**2:.0f}",
             limit=f"{max_bytes / 1024**2:.0f}",
             detail=f"{st.st_size} bytes > {max_bytes}",
@@ -649,7 +675,7 @@ def _dpi_from_info(info: Mapping[Any, object]) -> tuple[float, float] | None:
 def _check_pixels(size: tuple[int, int], max_pixels: int, page: int | None = None) -> None:
     width, height = size
     if width <= 0 or height <= 0:
-        raise bad_input("damaged", page=page, detail=f"size {width}x{height}")
+        raise bad_input(Reason.DAMAGED, page=page, detail=f"size {width}x{height}")
     if width * height > max_pixels:
         raise _bomb(width, height, f"{width * height} > max_pixels {max_pixels}", page=page)
 
@@ -670,7 +696,7 @@ def _single_image(data: bytes, media: str, max_pixels: int) -> Page:
         if "too large" not in str(exc):
             raise _decode_failure(exc, None) from exc
         # Pillow's PNG text-chunk limit: compressed metadata that inflates absurdly.
-        raise bad_input("decompression_bomb", size="metadata", detail=repr(exc)) from exc
+        raise bad_input(Reason.DECOMPRESSION_BOMB, size="metadata", detail=repr(exc)) from exc
     except MemoryError as exc:
         raise _out_of_memory(exc, None) from None
     except Exception as exc:
@@ -721,7 +747,7 @@ def _check_jpeg_structure(data: bytes) -> None:
     sos = -1
     while pos + 4 <= n:
         if data[pos] != 0xFF:
-            raise bad_input("damaged", detail=f"no JPEG marker at offset {pos}")
+            raise bad_input(Reason.DAMAGED, detail=f"no JPEG marker at offset {pos}")
         marker = data[pos + 1]
         if marker == 0xFF:
             pos += 1
@@ -730,16 +756,18 @@ def _check_jpeg_structure(data: bytes) -> None:
             pos += 2
             continue
         if marker == 0xD9:
-            raise bad_input("damaged", detail="JPEG ends before any image data")
+            raise bad_input(Reason.DAMAGED, detail="JPEG ends before any image data")
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if marker == 0xDA:
             sos = pos
             break
         pos += 2 + length
     if sos < 0:
-        raise bad_input("truncated", detail="JPEG ends inside its headers")
+        raise bad_input(Reason.TRUNCATED, detail="JPEG ends inside its headers")
     if data.rfind(b"\xff\xd9") < sos:
-        raise bad_input("truncated", detail="JPEG has no end-of-image marker after its scan data")
+        raise bad_input(
+            Reason.TRUNCATED, detail="JPEG has no end-of-image marker after its scan data"
+        )
 
 
 def _check_png_structure(data: bytes, max_pixels: int) -> None:
@@ -755,22 +783,24 @@ def _check_png_structure(data: bytes, max_pixels: int) -> None:
     first = True
     while True:
         if pos + 8 > n:
-            raise bad_input("truncated", detail=f"PNG stops at offset {pos} before IEND")
+            raise bad_input(Reason.TRUNCATED, detail=f"PNG stops at offset {pos} before IEND")
         length, kind = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
         if first:
             if pos + 16 > n:
-                raise bad_input("truncated", detail="PNG stops inside IHDR")
+                raise bad_input(Reason.TRUNCATED, detail="PNG stops inside IHDR")
             if kind != b"IHDR" or length < 8:
-                raise bad_input("damaged", detail="PNG does not start with IHDR")
+                raise bad_input(Reason.DAMAGED, detail="PNG does not start with IHDR")
             width, height = struct.unpack_from(">II", data, pos + 8)
             _check_pixels((width, height), max_pixels)
             first = False
         if end > n:
-            raise bad_input("truncated", detail=f"PNG chunk {kind!r} at {pos} runs past the end")
+            raise bad_input(
+                Reason.TRUNCATED, detail=f"PNG chunk {kind!r} at {pos} runs past the end"
+            )
         (crc,) = struct.unpack_from(">I", data, end - 4)
         if zlib.crc32(view[pos + 4 : end - 4]) != crc:
-            raise bad_input("damaged", detail=f"PNG chunk {kind!r} at {pos} fails its CRC")
+            raise bad_input(Reason.DAMAGED, detail=f"PNG chunk {kind!r} at {pos} fails its CRC")
         if kind == _PNG_IEND:
             return
         pos = end
@@ -899,10 +929,10 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     big = header[2:4] in (b"+\x00", b"\x00+")
     fmt = ("<" if header[:2] == b"II" else ">") + ("Q" if big else "I")
     if len(header) < (16 if big else 8):
-        raise bad_input("truncated", detail=f"TIFF header is only {len(header)} bytes")
+        raise bad_input(Reason.TRUNCATED, detail=f"TIFF header is only {len(header)} bytes")
     (first_ifd,) = struct.unpack_from(fmt, header, 8 if big else 4)
     if first_ifd >= size:
-        raise bad_input("truncated", detail=f"first IFD at {first_ifd} beyond end {size}")
+        raise bad_input(Reason.TRUNCATED, detail=f"first IFD at {first_ifd} beyond end {size}")
     try:
         f.seek(0)
         img = TiffImagePlugin.TiffImageFile(f)
@@ -917,7 +947,7 @@ def _tiff_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
         try:
             data = f.read()
         except OSError as exc:
-            raise bad_input("unreadable", detail=repr(exc)) from exc
+            raise bad_input(Reason.UNREADABLE, detail=repr(exc)) from exc
         page = Page(0, data, TIFF, img.size, _dpi_from_info(img.info), _mode=img.mode)
         _check_single(page)
         yield page
@@ -992,13 +1022,13 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
     except MemoryError as exc:
         raise _out_of_memory(exc, None) from None
     except Exception as exc:
-        raise bad_input("damaged_pdf", detail=repr(exc)) from exc
+        raise bad_input(Reason.DAMAGED_PDF, detail=repr(exc)) from exc
     try:
         f.seek(max(0, size - _PDF_TAIL_BYTES))
         if b"%%EOF" not in f.read():
             # pdfium rebuilds a cut-off PDF from what is left and would silently lose
             # the missing pages; a legal record must not be stored that way.
-            raise bad_input("truncated", detail="no %%EOF in the last 1024 bytes")
+            raise bad_input(Reason.TRUNCATED, detail="no %%EOF in the last 1024 bytes")
         for index in range(len(doc)):
             yield _pdf_page(doc, index, max_pixels)
     finally:
@@ -1008,10 +1038,10 @@ def _pdf_pages(f: BinaryIO, size: int, max_pixels: int) -> Iterator[Page]:
 def _pdf_open_error(exc: pdfium.PdfiumError) -> BadInput:
     code = exc.err_code
     if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
-        return bad_input("encrypted_pdf", detail=repr(exc))
+        return bad_input(Reason.ENCRYPTED_PDF, detail=repr(exc))
     if code in (pdfium_c.FPDF_ERR_FILE, pdfium_c.FPDF_ERR_SUCCESS):
-        return bad_input("no_pages", detail=repr(exc))
-    return bad_input("damaged_pdf", detail=repr(exc))
+        return bad_input(Reason.NO_PAGES, detail=repr(exc))
+    return bad_input(Reason.DAMAGED_PDF, detail=repr(exc))
 
 
 def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
@@ -1028,7 +1058,9 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
         # A huge vector page (a plan at A0) is no bomb: it is rendered at a lower scale.
         area_in = (width_pt / 72.0) * (height_pt / 72.0)
         if area_in <= 0:
-            raise bad_input("damaged_pdf", page=index, detail=f"page size {width_pt}x{height_pt}")
+            raise bad_input(
+                Reason.DAMAGED_PDF, page=index, detail=f"page size {width_pt}x{height_pt}"
+            )
         render_dpi = min(render_dpi, math.sqrt(max_pixels / area_in))
         pixel_size = (
             max(1, round(width_pt * render_dpi / 72.0)),
@@ -1046,7 +1078,7 @@ def _pdf_page(doc: pdfium.PdfDocument, index: int, max_pixels: int) -> Page:
     except MemoryError as exc:
         raise _out_of_memory(exc, index) from None
     except Exception as exc:
-        raise bad_input("damaged_pdf", page=index, detail=repr(exc)) from exc
+        raise bad_input(Reason.DAMAGED_PDF, page=index, detail=repr(exc)) from exc
     page = Page(
         index,
         buf.getvalue(),

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.command import add_json, add_state
 from edge.printable import printable
 from edge.sync import SyncError
 
@@ -22,20 +23,20 @@ from edge.sync import SyncError
 def _session(state: Path, clerk: str | None, command: str) -> Any:
     """An unlocked office when ``--clerk`` is given: needed to re-wrap old keys to central.
 
-    Signed in through the desk's guard (delays, lockout, audit log): ``edge.cli.unlock_clerk``.
+    Signed in through the desk's guard (delays, lockout, audit log): ``edge.command.unlock_clerk``.
     """
     if not clerk:
         return None
-    from edge.cli import unlock_clerk
+    from edge.command import unlock_clerk
 
     return unlock_clerk(state, clerk, via=command)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from edge.cli import _state
+    from edge.command import state_dir
     from edge.sync.client import Refused, Transient, enroll
 
-    state = _state(args.state)
+    state = state_dir(args.state)
     session = _session(state, args.clerk, "edge enroll")
     try:
         result = enroll(state, args.central, args.token, session=session)
@@ -61,9 +62,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from edge.cli import EXIT_FAIL, _state, say_error
+    from edge.command import EXIT_FAIL, say_error, state_dir
 
-    state = _state(args.state)
+    state = state_dir(args.state)
     modes = [bool(args.once), bool(args.to_dir), bool(args.from_dir)]
     if sum(modes) != 1:
         raise SyncError("say what to do: --once, --to-dir DIR or --from-dir DIR")
@@ -117,18 +118,18 @@ def _print(args: argparse.Namespace, data: dict[str, Any], line: str) -> None:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("enroll", help="register this box with central (one-time token)")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--central", required=True, help="central's URL, e.g. https://central.example")
     p.add_argument("--token", required=True, help="one-time token from 'edge central token'")
     p.add_argument("--clerk", help="also re-wrap earlier data keys to central (asks a password)")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("sync", help="sync with central: one round, or by USB stick")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--once", action="store_true", help="one round over the network, then exit")
     p.add_argument("--to-dir", help="write pending batches to a USB stick folder")
     p.add_argument("--from-dir", help="take central's receipts and downlink from a stick")
     p.add_argument("--clerk", help="re-wrap keys made before enrollment first (asks a password)")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_sync)

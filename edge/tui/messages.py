@@ -66,6 +66,11 @@ QUARANTINE = {
     "unsupported": N_("The file format is not accepted: save as PDF, JPEG, PNG or TIFF."),
     "encrypted_pdf": N_("The PDF has a password: save it without one, or scan the paper."),
     "decompression_bomb": N_("The image claims an impossible size: scan again at 300 dpi."),
+    "too_big_to_decode": N_("The image is too large for this box to open: scan again at 300 dpi."),
+    "out_of_memory": N_(
+        "The box ran out of memory opening this file: scan again at 300 dpi, "
+        "or with fewer pages per file."
+    ),
     "symlink": N_(
         "A link, not a file; it was taken out of the scanner folder. "
         "Copy the real file into the scanner folder."

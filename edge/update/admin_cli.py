@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge.command import add_json, add_state
 from edge.update import UpdateError
 
 Command = Callable[[argparse.Namespace], int]
@@ -296,7 +297,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_clerks(args: argparse.Namespace) -> int:
-    from edge.cli import unlock_clerk
+    from edge.command import unlock_clerk
     from edge.records import Ledger
     from edge.store import Store
     from edge.update.apply import activate_pending, pending_clerks
@@ -407,7 +408,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verb("status", cmd_admin_status, "versions, provinces and the published release")
 
     p = sub.add_parser("update", help="check for signed updates and apply them")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--once", action="store_true", help="check once and exit")
     p.add_argument("--from", dest="source", help="central URL or a folder (USB stick)")
     p.add_argument("--root", help="release root (default: $EDGE_RELEASE_ROOT or /opt/edge)")
@@ -425,24 +426,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trust-root", help="pin the first trusted root (unprovisioned boxes only)")
     p.add_argument("--retry-failed", action="store_true", help="retry a release that failed")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_update)
 
     p = sub.add_parser("config", help="the effective configuration and where it came from")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--root", help="release root (default: $EDGE_RELEASE_ROOT or /opt/edge)")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("selftest", help="prove this release works (run after an update)")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--probe", help="URL that must answer (central)")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_selftest)
 
     p = sub.add_parser("clerks", help="clerk accounts, and changes waiting for a sign-in")
-    p.add_argument("--state", required=True)
+    add_state(p)
     p.add_argument("--activate", action="store_true", help="sign in and apply waiting changes")
     p.add_argument("--clerk", help="who signs in for --activate")
-    p.add_argument("--json", action="store_true")
+    add_json(p)
     p.set_defaults(func=cmd_clerks)

@@ -23,7 +23,7 @@ from litestar import Controller, Litestar, Request, Response, get, head, patch, 
 from litestar.datastructures import Headers
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
@@ -32,6 +32,8 @@ from sqlalchemy.exc import DBAPIError
 
 from edge import __version__
 from edge.sync import contract as c
+from edge.sync.central.fleet import FleetPlugin
+from edge.sync.central.http import COMMON, SIGNED, auth_headers, scope_target, signed_target, spec
 from edge.sync.central.receiver import Central, storage_unavailable
 from edge.update import UpdateError
 from edge.update.gate import SERVED, Gate, NoPendingOffer, NotSetUp, OffsetMismatch
@@ -119,40 +121,6 @@ def on_unexpected(request: Request, exc: Exception) -> Response[bytes]:
     )
 
 
-def _spec(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=c.Problem, description=description, media_type=c.PROBLEM_JSON
-    )
-
-
-COMMON = {
-    400: _spec("malformed: the request is not what the protocol expects"),
-    408: _spec("too_slow: the body paused or trickled below the accepted rate"),
-    413: _spec("too_large"),
-    503: _spec("busy / unavailable: retry after Retry-After seconds"),
-}
-SIGNED = {
-    **COMMON,
-    401: _spec("unauthenticated, unknown_device, bad_signature, stale_time (with server_time)"),
-    403: _spec("device_revoked"),
-    409: _spec("replayed"),
-}
-
-
-def _target(request: Request) -> str:
-    return _scope_target(request.scope)  # type: ignore[arg-type]
-
-
-def _scope_target(scope: dict[str, Any]) -> str:
-    """The request target as the box signed it: raw path, then ``?`` and the raw query."""
-    raw = scope.get("raw_path") or scope["path"].encode()
-    target = raw.decode("latin-1")
-    query = scope.get("query_string") or b""
-    if query:
-        target += "?" + query.decode("latin-1")
-    return target
-
-
 async def _run(func: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(func)
 
@@ -163,19 +131,8 @@ async def _signed(
     """Check the request's signature and run ``action`` for the device, off the event loop."""
     body = await request.body()
     return await _run(
-        partial(central.handle, method, _target(request), request.headers, body, action)
+        partial(central.handle, method, signed_target(request), request.headers, body, action)
     )
-
-
-def auth_headers(
-    edge_device: Annotated[str | None, HeaderParameter(name=c.H_DEVICE, required=False)] = None,
-    edge_time: Annotated[str | None, HeaderParameter(name=c.H_TIME, required=False)] = None,
-    edge_nonce: Annotated[str | None, HeaderParameter(name=c.H_NONCE, required=False)] = None,
-    edge_signature: Annotated[
-        str | None, HeaderParameter(name=c.H_SIGNATURE, required=False)
-    ] = None,
-) -> None:
-    """Documents the signature headers; ``Central`` reads and checks them."""
 
 
 BlobId = Annotated[str, PathParameter(pattern=c.HEX64, description="SHA-256 of the sealed blob")]
@@ -192,9 +149,9 @@ class SyncController(Controller):
         "/enroll",
         responses={
             **COMMON,
-            401: _spec("bad_signature"),
-            403: _spec("token_invalid, wrong_office"),
-            409: _spec("token_used, enrolled_elsewhere"),
+            401: spec("bad_signature"),
+            403: spec("token_invalid, wrong_office"),
+            409: spec("token_used, enrolled_elsewhere"),
         },
         status_code=200,
         request_max_body_size=c.MAX_ENROLL_BYTES,
@@ -232,7 +189,7 @@ class SyncController(Controller):
             partial(
                 central.blob_status_request,
                 "POST",
-                _target(request),
+                signed_target(request),
                 request.headers,
                 body,
                 data.ids,
@@ -253,7 +210,7 @@ class SyncController(Controller):
             partial(
                 central.upload_state_request,
                 "HEAD",
-                _target(request),
+                signed_target(request),
                 request.headers,
                 body,
                 blob_id,
@@ -268,8 +225,8 @@ class SyncController(Controller):
         "/blobs/{blob_id:str}",
         responses={
             **SIGNED,
-            409: _spec("replayed, offset_mismatch (with offset), length_mismatch"),
-            422: _spec("checksum_mismatch"),
+            409: spec("replayed, offset_mismatch (with offset), length_mismatch"),
+            422: spec("checksum_mismatch"),
         },
         request_max_body_size=c.MAX_CHUNK,
     )
@@ -291,7 +248,7 @@ class SyncController(Controller):
             partial(
                 central.upload_chunk,
                 "PATCH",
-                _target(request),
+                signed_target(request),
                 request.headers,
                 blob_id,
                 upload_offset,
@@ -305,10 +262,10 @@ class SyncController(Controller):
         "/batches/{batch_id:str}",
         responses={
             **SIGNED,
-            409: _spec(
+            409: spec(
                 "replayed, chain_broken (with head), blobs_missing (with missing), dossier_claimed"
             ),
-            422: _spec("tampered_batch, invalid_field"),
+            422: spec("tampered_batch, invalid_field"),
         },
         request_max_body_size=c.MAX_BATCH_BODY,
     )
@@ -324,7 +281,13 @@ class SyncController(Controller):
         body = await request.body()
         return await _run(
             partial(
-                central.put_batch, "PUT", _target(request), request.headers, batch_id, body, data
+                central.put_batch,
+                "PUT",
+                signed_target(request),
+                request.headers,
+                batch_id,
+                body,
+                data,
             )
         )
 
@@ -362,7 +325,7 @@ class SyncController(Controller):
             partial(
                 central.handle,
                 "GET",
-                _target(request),
+                signed_target(request),
                 request.headers,
                 body,
                 lambda conn, row: central.downlink(conn, row, after, limit, nonce),
@@ -372,9 +335,9 @@ class SyncController(Controller):
 
 UPDATE = {
     **COMMON,
-    404: _spec("not_found: no pending offer to resume; offer the metadata"),
-    409: _spec("updates_not_set_up: run edge central trust-updates first"),
-    422: _spec("update_refused: the reason, in one line"),
+    404: spec("not_found: no pending offer to resume; offer the metadata"),
+    409: spec("updates_not_set_up: run edge central trust-updates first"),
+    422: spec("update_refused: the reason, in one line"),
 }
 
 
@@ -464,7 +427,7 @@ class UpdatesController(Controller):
 
     @patch(
         "/targets/{target:path}",
-        responses={**UPDATE, 409: _spec("offset_mismatch (with offset), updates_not_set_up")},
+        responses={**UPDATE, 409: spec("offset_mismatch (with offset), updates_not_set_up")},
         status_code=200,
         request_max_body_size=c.MAX_UPDATE_TARGET,
     )
@@ -513,7 +476,6 @@ def _document_chunk_body(app: Litestar) -> None:
 
 
 def create_app(central: Central, threads: int = 8, silent_after: float | None = None) -> Litestar:
-    from edge.sync.central.fleet import FleetPlugin  # late: fleet builds on this module
 
     def size_thread_pool() -> None:
         # Requests wait on the database in worker threads; more threads than the
@@ -740,7 +702,7 @@ class Gateway:
         """The signature over the body, before anything parses it (the handler checks again,
         in the same call that opens its transaction)."""
         headers = Headers.from_scope(scope)  # type: ignore[arg-type]
-        target = _scope_target(scope)
+        target = scope_target(scope)
         try:
             await _maybe_thread(self.central.verify_request, method, target, headers, body)
         except c.ProblemError as exc:

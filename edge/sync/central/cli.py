@@ -271,7 +271,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from edge.cli import EXIT_FAIL
+    from edge.command import EXIT_FAIL
     from edge.sync.central.importer import import_stick
 
     with _opened(args) as central:

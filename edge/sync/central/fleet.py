@@ -54,7 +54,8 @@ from edge.clock import iso
 from edge.observe.health import REVIEW_ALERT
 from edge.sync import contract as c
 from edge.sync.central import storage as st
-from edge.sync.central.app import COMMON, SIGNED, _target, auth_headers
+from edge.sync.central.errors import AdminError
+from edge.sync.central.http import COMMON, SIGNED, auth_headers, signed_target
 from edge.sync.central.receiver import Central
 from edge.update import office_prefixes
 from edge.update.expiry import served_root_expiry
@@ -128,7 +129,7 @@ class HealthController(Controller):
     ) -> c.HealthAnswer:
         """The box's health summary, sent at the end of every sync round for the fleet page."""
         body = await request.body()
-        target = _target(request)
+        target = signed_target(request)
         return await anyio.to_thread.run_sync(
             lambda: central.handle(
                 "POST",
@@ -642,7 +643,7 @@ class FleetPlugin(InitPluginProtocol):
     def __init__(self, silent_after_minutes: float | None = None) -> None:
         minutes = SILENT_AFTER_MINUTES if silent_after_minutes is None else silent_after_minutes
         if not minutes > 0:
-            raise ValueError("silent-after is a number of minutes above zero")
+            raise AdminError("--silent-after is a number of minutes above zero: give e.g. 90")
         self.settings = FleetSettings(minutes)
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:

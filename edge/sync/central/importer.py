@@ -26,6 +26,7 @@ import msgspec
 
 from edge.stick import MAX_SMALL, StickDir, StickError, StickMissing, printable
 from edge.sync import contract as c
+from edge.sync.central.errors import AdminError
 from edge.sync.central.receiver import Central, Device
 from edge.sync.usb import BATCH_NAME, MAX_BATCH_FILE, ROOT, StickClock
 
@@ -40,14 +41,14 @@ def import_stick(central: Central, stick: Path) -> dict[str, Any]:
         with StickDir.open_root(stick) as root:
             top = root.subdir(ROOT)
     except StickMissing as exc:
-        raise ValueError(
+        raise AdminError(
             f"{stick} holds no '{ROOT}' folder: is this a Commune Edge stick?"
         ) from exc
     with top:
         try:
             entries = top.entries()
         except StickError as exc:
-            raise ValueError(str(exc)) from exc
+            raise AdminError(str(exc)) from exc
         for name, kind in entries:
             label = printable(name)
             if kind == "file" or name.startswith("."):
