@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from edge.sync import contract as c
@@ -72,6 +72,23 @@ def _revoked() -> c.ProblemError:
     return c.ProblemError(c.Code.DEVICE_REVOKED, "ask regional IT to re-enroll this box")
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A request whose signature checked out: the device that signed it and what it signed.
+
+    Made once per request (by the app's ``verified`` dependency, or ``verify_request``)
+    and handed to every part that works for the device; its nonce is spent and the
+    device's revocation checked inside the transaction that does the work (``admit``).
+    """
+
+    device: Device
+    auth: Auth
+
+    @property
+    def device_id(self) -> str:
+        return self.device.device_id
+
+
 class Admission:
     """Signed requests in: device keys (cached per process), time window, nonces."""
 
@@ -123,7 +140,7 @@ class Admission:
 
     def verify_request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Device, Auth]:
+    ) -> Verified:
         """Everything about a request that needs no write: who, when, signature."""
         device, auth = self.check_headers(headers)
         try:
@@ -133,10 +150,11 @@ class Admission:
         message = c.request_message(method, target, auth.device, auth.time_ms, auth.nonce, body)
         if not verify_signature(device.public_key, message, signature):
             raise c.ProblemError(c.Code.BAD_SIGNATURE, "the device signature does not verify")
-        return device, auth
+        return Verified(device, auth)
 
-    def admit(self, conn: Connection, device: Device, auth: Auth) -> Any:
+    def admit(self, conn: Connection, verified: Verified) -> Row[Any]:
         """Inside the request's transaction: spend the nonce, check revocation, note contact."""
+        device, auth = verified.device, verified.auth
         now = self.core.now()
         try:
             conn.execute(
@@ -175,14 +193,6 @@ class Admission:
             raise _revoked()
         return row
 
-    def handle(
-        self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        work: Callable[[Connection, Any], T],
-    ) -> T:
-        """Verify a signed request, then run ``work`` in its one transaction."""
-        device, auth = self.verify_request(method, target, headers, body)
-        return self.core.write(lambda conn: work(conn, self.admit(conn, device, auth)))
+    def handle(self, verified: Verified, work: Callable[[Connection, Row[Any]], T]) -> T:
+        """Run ``work`` for a verified request in its one transaction, with the device's row."""
+        return self.core.write(lambda conn: work(conn, self.admit(conn, verified)))

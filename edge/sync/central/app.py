@@ -33,8 +33,8 @@ from sqlalchemy.exc import DBAPIError
 from edge import __version__
 from edge.sync import contract as c
 from edge.sync.central.fleet import FleetPlugin
-from edge.sync.central.http import COMMON, SIGNED, auth_headers, scope_target, signed_target, spec
-from edge.sync.central.receiver import Central, storage_unavailable
+from edge.sync.central.http import COMMON, SIGNED, scope_target, spec, verified_request
+from edge.sync.central.receiver import Central, Verified, storage_unavailable
 from edge.update import UpdateError
 from edge.update.gate import SERVED, Gate, NoPendingOffer, NotSetUp, OffsetMismatch
 
@@ -125,14 +125,9 @@ async def _run(func: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(func)
 
 
-async def _signed(
-    central: Central, request: Request, method: str, action: Callable[[Any, Any], T]
-) -> T:
-    """Check the request's signature and run ``action`` for the device, off the event loop."""
-    body = await request.body()
-    return await _run(
-        partial(central.handle, method, signed_target(request), request.headers, body, action)
-    )
+async def _work(central: Central, verified: Verified, action: Callable[[Any, Any], T]) -> T:
+    """Run ``action`` for the verified device in its one transaction, off the event loop."""
+    return await _run(partial(central.handle, verified, action))
 
 
 BlobId = Annotated[str, PathParameter(pattern=c.HEX64, description="SHA-256 of the sealed blob")]
@@ -142,7 +137,7 @@ BatchId = Annotated[str, PathParameter(pattern=c.HEX64, description="SHA-256 of 
 class SyncController(Controller):
     path = c.API
     dependencies = {  # noqa: RUF012 (Litestar's Controller declares it an instance variable)
-        "auth": Provide(auth_headers, sync_to_thread=False)
+        "verified": Provide(verified_request)
     }
 
     @post(
@@ -164,10 +159,10 @@ class SyncController(Controller):
 
     @get("/device", responses=SIGNED)
     async def device(
-        self, central: NamedDependency[Central], request: Request, auth: NamedDependency[None]
+        self, central: NamedDependency[Central], verified: NamedDependency[Verified]
     ) -> c.DeviceAnswer:
         """Who central thinks this box is, and the last event it accepted from it."""
-        return await _signed(central, request, "GET", lambda _conn, row: central.device_info(row))
+        return await _work(central, verified, lambda _conn, row: central.device_info(row))
 
     @post(
         "/blobs/status",
@@ -178,44 +173,22 @@ class SyncController(Controller):
     async def blob_status(
         self,
         central: NamedDependency[Central],
-        request: Request,
         data: JSONBody[c.BlobStatusRequest],
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
     ) -> c.BlobStatusAnswer:
         """Which blobs central has, and how far each partial upload got (an upload with
         every byte but no blob, left by a crash, is completed first)."""
-        body = await request.body()
-        return await _run(
-            partial(
-                central.blob_status_request,
-                "POST",
-                signed_target(request),
-                request.headers,
-                body,
-                data.ids,
-            )
-        )
+        return await _run(partial(central.blob_status_request, verified, data.ids))
 
     @head("/blobs/{blob_id:str}", responses=SIGNED, status_code=200)
     async def blob_offset(
         self,
         central: NamedDependency[Central],
-        request: Request,
         blob_id: BlobId,
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
     ) -> Response[None]:
         """tus-style: Upload-Offset says where to resume (Upload-Length once known)."""
-        body = await request.body()
-        state = await _run(
-            partial(
-                central.upload_state_request,
-                "HEAD",
-                signed_target(request),
-                request.headers,
-                body,
-                blob_id,
-            )
-        )
+        state = await _run(partial(central.upload_state_request, verified, blob_id))
         headers = {c.H_OFFSET: str(state.offset), "Cache-Control": "no-store"}
         if state.length is not None:
             headers[c.H_LENGTH] = str(state.length)
@@ -235,7 +208,7 @@ class SyncController(Controller):
         central: NamedDependency[Central],
         request: Request,
         blob_id: BlobId,
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
         upload_offset: Annotated[int, HeaderParameter(name=c.H_OFFSET, ge=0, le=c.MAX_BLOB)],
         upload_length: Annotated[int, HeaderParameter(name=c.H_LENGTH, ge=1, le=c.MAX_BLOB)],
         upload_checksum: Annotated[
@@ -247,9 +220,7 @@ class SyncController(Controller):
         return await _run(
             partial(
                 central.upload_chunk,
-                "PATCH",
-                signed_target(request),
-                request.headers,
+                verified,
                 blob_id,
                 upload_offset,
                 upload_length,
@@ -272,39 +243,25 @@ class SyncController(Controller):
     async def put_batch(
         self,
         central: NamedDependency[Central],
-        request: Request,
         batch_id: BatchId,
         data: JSONBody[c.SignedDocument],
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
     ) -> c.ReceiptAnswer:
         """Commit a signed batch atomically; the same batch again returns the same receipt."""
-        body = await request.body()
-        return await _run(
-            partial(
-                central.put_batch,
-                "PUT",
-                signed_target(request),
-                request.headers,
-                batch_id,
-                body,
-                data,
-            )
-        )
+        return await _run(partial(central.put_batch, verified, batch_id, data))
 
     @get("/receipts", responses=SIGNED)
     async def receipts(
         self,
         central: NamedDependency[Central],
-        request: Request,
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
         after_seq: Annotated[int, QueryParameter(ge=0, le=2**53)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> c.ReceiptsAnswer:
         """Receipts of batches ending after ``after_seq``: for a box that lost some."""
-        return await _signed(
+        return await _work(
             central,
-            request,
-            "GET",
+            verified,
             lambda conn, row: central.receipts(conn, row.device_id, after_seq, limit),
         )
 
@@ -312,24 +269,16 @@ class SyncController(Controller):
     async def downlink(
         self,
         central: NamedDependency[Central],
-        request: Request,
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
         after: Annotated[int, QueryParameter(ge=0, le=2**53)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=c.DOWNLINK_PAGE)] = 100,
     ) -> c.DownlinkAnswer:
         """Signed statuses and configuration after the box's cursor, plus a signed clock."""
-        body = await request.body()
-        nonce = request.headers.get(c.H_NONCE, "")
-
-        return await _run(
-            partial(
-                central.handle,
-                "GET",
-                signed_target(request),
-                request.headers,
-                body,
-                lambda conn, row: central.downlink(conn, row, after, limit, nonce),
-            )
+        nonce = verified.auth.nonce
+        return await _work(
+            central,
+            verified,
+            lambda conn, row: central.downlink(conn, row, after, limit, nonce),
         )
 
 

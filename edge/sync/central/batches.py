@@ -8,14 +8,13 @@ time. The USB importer calls both exactly as the HTTP route does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
 
 from edge.sync import contract as c
 from edge.sync.central import storage as st
-from edge.sync.central.admission import Admission, Device
+from edge.sync.central.admission import Admission, Device, Verified
 from edge.sync.central.codes import DossierCodes
 from edge.sync.central.core import Core
 
@@ -246,19 +245,12 @@ class Batches:
         return receipt
 
     def put_batch(
-        self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        batch_id: str,
-        body: bytes,
-        doc: c.SignedDocument,
+        self, verified: Verified, batch_id: str, doc: c.SignedDocument
     ) -> c.ReceiptAnswer:
-        device, auth = self.admission.verify_request(method, target, headers, body)
-        batch = self.check_batch(device, batch_id, doc)
+        batch = self.check_batch(verified.device, batch_id, doc)
         receipt = self.core.write(
             lambda conn: self.accept_batch(
-                conn, self.admission.admit(conn, device, auth), batch_id, doc, batch, "http"
+                conn, self.admission.admit(conn, verified), batch_id, doc, batch, "http"
             )
         )
         return c.ReceiptAnswer(receipt=receipt, server_time=self.core.now())

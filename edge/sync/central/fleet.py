@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import anyio.to_thread
 import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.config.app import AppConfig
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
@@ -55,8 +55,8 @@ from edge.observe.health import REVIEW_ALERT
 from edge.sync import contract as c
 from edge.sync.central import storage as st
 from edge.sync.central.errors import AdminError
-from edge.sync.central.http import COMMON, SIGNED, auth_headers, signed_target
-from edge.sync.central.receiver import Central
+from edge.sync.central.http import COMMON, SIGNED, verified_request
+from edge.sync.central.receiver import Central, Verified
 from edge.update import office_prefixes
 from edge.update.expiry import served_root_expiry
 
@@ -111,7 +111,7 @@ def record_health(
 class HealthController(Controller):
     path = c.API
     dependencies = {  # noqa: RUF012 (Litestar's Controller declares it an instance variable)
-        "auth": Provide(auth_headers, sync_to_thread=False)
+        "verified": Provide(verified_request)
     }
 
     @post(
@@ -123,19 +123,13 @@ class HealthController(Controller):
     async def report_health(
         self,
         central: NamedDependency[Central],
-        request: Request,
         data: JSONBody[c.HealthReport],
-        auth: NamedDependency[None],
+        verified: NamedDependency[Verified],
     ) -> c.HealthAnswer:
         """The box's health summary, sent at the end of every sync round for the fleet page."""
-        body = await request.body()
-        target = signed_target(request)
         return await anyio.to_thread.run_sync(
             lambda: central.handle(
-                "POST",
-                target,
-                request.headers,
-                body,
+                verified,
                 lambda conn, row: record_health(conn, row.device_id, data, row.last_contact_ms),
             )
         )

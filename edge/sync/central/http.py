@@ -1,5 +1,5 @@
 """The HTTP pieces every controller of central's app shares: response documentation, the
-request target as a box signs it, and the signature headers' description.
+request target as a box signs it, and the dependency that verifies a signed request.
 
 A module of its own so that the fleet plugin and the sync controllers both build on it
 without importing each other (``edge.sync.central.app`` registers the fleet plugin).
@@ -7,13 +7,17 @@ without importing each other (``edge.sync.central.app`` registers the fleet plug
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter
 
 from edge.sync import contract as c
+from edge.sync.central.receiver import Central, Verified
 
 
 def spec(description: str) -> ResponseSpec:
@@ -51,12 +55,27 @@ def scope_target(scope: dict[str, Any]) -> str:
     return target
 
 
-def auth_headers(
+async def verified_request(
+    request: Request,
+    central: NamedDependency[Central],
     edge_device: Annotated[str | None, HeaderParameter(name=c.H_DEVICE, required=False)] = None,
     edge_time: Annotated[str | None, HeaderParameter(name=c.H_TIME, required=False)] = None,
     edge_nonce: Annotated[str | None, HeaderParameter(name=c.H_NONCE, required=False)] = None,
     edge_signature: Annotated[
         str | None, HeaderParameter(name=c.H_SIGNATURE, required=False)
     ] = None,
-) -> None:
-    """Documents the signature headers; ``Central`` reads and checks them."""
+) -> Verified:
+    """The one place a signed request is checked: its device, time and signature over the
+    method, the target as signed and the body, off the event loop. Controllers take the
+    ``Verified`` it yields and never see headers or bodies to check. The header parameters
+    are here for the OpenAPI schema; ``Central`` reads them from the request itself."""
+    body = await request.body()
+    return await anyio.to_thread.run_sync(
+        partial(
+            central.verify_request,
+            request.method,
+            signed_target(request),
+            request.headers,
+            body,
+        )
+    )

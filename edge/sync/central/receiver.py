@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
 from edge.sync import contract as c
-from edge.sync.central.admission import Admission, Auth, Device
+from edge.sync.central.admission import Admission, Auth, Device, Verified
 from edge.sync.central.batches import Batches
 from edge.sync.central.codes import DossierCodes
 from edge.sync.central.configuration import Configuration, Pushed
@@ -37,7 +37,7 @@ from edge.sync.central.downlink import Downlink
 from edge.sync.central.holdings import Holdings
 from edge.sync.central.uploads import Uploads
 
-__all__ = ["Auth", "Central", "Device", "storage_unavailable"]
+__all__ = ["Auth", "Central", "Device", "Verified", "storage_unavailable"]
 
 log = logging.getLogger("edge.central")
 
@@ -94,24 +94,17 @@ class Central:
 
     def verify_request(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Device, Auth]:
+    ) -> Verified:
         return self.admission.verify_request(method, target, headers, body)
 
-    def admit(self, conn: Connection, device: Device, auth: Auth) -> Any:
-        return self.admission.admit(conn, device, auth)
+    def admit(self, conn: Connection, verified: Verified) -> Row[Any]:
+        return self.admission.admit(conn, verified)
 
     def lock_device(self, conn: Connection, device_id: str) -> Any:
         return self.admission.lock_device(conn, device_id)
 
-    def handle(
-        self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        work: Callable[[Connection, Any], T],
-    ) -> T:
-        return self.admission.handle(method, target, headers, body, work)
+    def handle(self, verified: Verified, work: Callable[[Connection, Row[Any]], T]) -> T:
+        return self.admission.handle(verified, work)
 
     # -- devices ---------------------------------------------------------------
 
@@ -135,30 +128,22 @@ class Central:
     def upload_state(self, conn: Connection, device_id: str, blob_id: str) -> c.BlobState:
         return self.uploads.upload_state(conn, device_id, blob_id)
 
-    def blob_status_request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, ids: list[str]
-    ) -> c.BlobStatusAnswer:
-        return self.uploads.status_request(method, target, headers, body, ids)
+    def blob_status_request(self, verified: Verified, ids: list[str]) -> c.BlobStatusAnswer:
+        return self.uploads.status_request(verified, ids)
 
-    def upload_state_request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, blob_id: str
-    ) -> c.BlobState:
-        return self.uploads.offset_request(method, target, headers, body, blob_id)
+    def upload_state_request(self, verified: Verified, blob_id: str) -> c.BlobState:
+        return self.uploads.offset_request(verified, blob_id)
 
     def upload_chunk(
         self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
+        verified: Verified,
         blob_id: str,
         offset: int,
         length: int,
         checksum: str | None,
         data: bytes,
     ) -> c.BlobState:
-        return self.uploads.upload_chunk(
-            method, target, headers, blob_id, offset, length, checksum, data
-        )
+        return self.uploads.upload_chunk(verified, blob_id, offset, length, checksum, data)
 
     def record_blob(self, conn: Connection, blob_id: str, length: int) -> None:
         self.uploads.record_blob(conn, blob_id, length)
@@ -185,15 +170,9 @@ class Central:
         return self.batches.accept_batch(conn, device_row, batch_id, doc, batch, via)
 
     def put_batch(
-        self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
-        batch_id: str,
-        body: bytes,
-        doc: c.SignedDocument,
+        self, verified: Verified, batch_id: str, doc: c.SignedDocument
     ) -> c.ReceiptAnswer:
-        return self.batches.put_batch(method, target, headers, batch_id, body, doc)
+        return self.batches.put_batch(verified, batch_id, doc)
 
     def receipts(
         self, conn: Connection, device_id: str, after_seq: int, limit: int

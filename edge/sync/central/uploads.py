@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import Connection, and_, select, update
 
 from edge.sync import contract as c
 from edge.sync.central import storage as st
-from edge.sync.central.admission import Admission
+from edge.sync.central.admission import Admission, Verified
 from edge.sync.central.core import Core
 
 
@@ -85,31 +84,19 @@ class Uploads:
     def upload_state(self, conn: Connection, device_id: str, blob_id: str) -> c.BlobState:
         return self.blob_status(conn, device_id, [blob_id]).blobs[0]
 
-    def status_request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, ids: list[str]
-    ) -> c.BlobStatusAnswer:
+    def status_request(self, verified: Verified, ids: list[str]) -> c.BlobStatusAnswer:
         """``POST /blobs/status``: the states, with stalled uploads completed first."""
-        device_id, answer = self.admission.handle(
-            method,
-            target,
-            headers,
-            body,
-            lambda conn, row: (row.device_id, self.blob_status(conn, row.device_id, ids)),
+        answer = self.admission.handle(
+            verified, lambda conn, row: self.blob_status(conn, row.device_id, ids)
         )
-        return c.BlobStatusAnswer(blobs=[self.settle(device_id, s) for s in answer.blobs])
+        return c.BlobStatusAnswer(blobs=[self.settle(verified.device_id, s) for s in answer.blobs])
 
-    def offset_request(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes, blob_id: str
-    ) -> c.BlobState:
+    def offset_request(self, verified: Verified, blob_id: str) -> c.BlobState:
         """``HEAD /blobs/{id}``: where to resume, with a stalled upload completed first."""
-        device_id, state = self.admission.handle(
-            method,
-            target,
-            headers,
-            body,
-            lambda conn, row: (row.device_id, self.upload_state(conn, row.device_id, blob_id)),
+        state = self.admission.handle(
+            verified, lambda conn, row: self.upload_state(conn, row.device_id, blob_id)
         )
-        return self.settle(device_id, state)
+        return self.settle(verified.device_id, state)
 
     def settle(self, device_id: str, state: c.BlobState) -> c.BlobState:
         """A stalled upload's state after completing it: complete, or reset to 0 when its
@@ -175,9 +162,7 @@ class Uploads:
 
     def upload_chunk(
         self,
-        method: str,
-        target: str,
-        headers: Mapping[str, str],
+        verified: Verified,
         blob_id: str,
         offset: int,
         length: int,
@@ -185,12 +170,12 @@ class Uploads:
         data: bytes,
     ) -> c.BlobState:
         """One tus-style chunk: checked, written at its offset, then the offset advances."""
-        device, auth = self.admission.verify_request(method, target, headers, data)
+        device = verified.device
         if checksum is not None and checksum != c.chunk_checksum(data):
             raise c.ProblemError(c.Code.CHECKSUM_MISMATCH, "the chunk does not match its checksum")
 
         def check(conn: Connection) -> c.BlobState | None:
-            self.admission.admit(conn, device, auth)
+            self.admission.admit(conn, verified)
             return self.check_chunk(conn, device.device_id, blob_id, offset, length, data)
 
         state = self.core.write(check)
