@@ -35,6 +35,7 @@ from edge.capture.barcodes import (
     ZbarDecoder,
     ZbarUnavailable,
     ZxingDecoder,
+    confirm,
     default_chain,
     read_page,
     read_symbols,
@@ -456,3 +457,15 @@ def test_600_dpi_text_page_is_never_decoded_at_its_full_size() -> None:
     reading = read_page(source, scale=2)
     assert reading.reads == () and reading.unread == 0
     assert 1 not in source.calls
+
+
+def test_a_read_whose_box_is_a_point_is_confirmed_on_the_whole_page(page: Image.Image) -> None:
+    """zbar locates a linear symbol by the scan lines that crossed it; under heavy speckle only
+    one may have, and its box is a point. A crop around the point held a few bars and the
+    read stayed unconfirmed: a review the clerk did not need (issue 10)."""
+    symbol = code128_symbol()
+    full = with_symbol(page, symbol, TOP_RIGHT).convert("L")
+    x, y = TOP_RIGHT[0] + symbol.width // 2, TOP_RIGHT[1] + symbol.height // 2
+    seen = [("zbar@2", Symbol(CODE128_TEXT, "code128", (x, y, x, y)))]
+    reads = confirm(seen, full)
+    assert [(r.symbol.text, r.confirmed) for r in reads] == [(CODE128_TEXT, True)]

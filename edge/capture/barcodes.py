@@ -847,6 +847,26 @@ def _confirmer() -> Confirmer:
     return _CONFIRMER
 
 
+_MIN_BOX_SIDE: Final = 8
+"""Pixels (full scale) below which a symbol's box says where it was seen, not its extent."""
+
+
+def _confirmable(box: Box | None) -> Box | None:
+    """The box to confirm a 1-D read around, or None for the whole page.
+
+    zbar locates a linear symbol by the scan lines that crossed it: under heavy speckle
+    only one may have, and the box is a point or a line (seen: 769,757 to 769,757). A crop
+    around that misses the symbol and the read stays unconfirmed, a review for nothing;
+    the whole page costs one full-scale pass, on the rare page that needs it.
+    """
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    if x1 - x0 < _MIN_BOX_SIDE or y1 - y0 < _MIN_BOX_SIDE:
+        return None
+    return box
+
+
 def _overlap(a: Box | None, b: Box | None) -> bool:
     """Whether two reads are of the same printed symbol (unknown boxes: assume so)."""
     if a is None or b is None:
@@ -893,7 +913,7 @@ def confirm(
         confirmer = confirmer or _confirmer()
         regions: list[Box | None] = []
         for symbol in linear:
-            box = boxes[symbol]
+            box = _confirmable(boxes[symbol])
             if any(_overlap(box, done) and box is not None for done in regions):
                 continue
             regions.append(box)
