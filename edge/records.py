@@ -246,16 +246,75 @@ class Ledger:
         key = self._key(dossier_id)
         sealed = self.sealer.seal_json(key, clean, field_ad(dossier_id, "fields"))
         self.store.update_dossier(dossier_id, fields=sealed, fields_key_id=key.key_id)
-        terms: set[str] = set()
-        name = " ".join(clean.get(k, "") for k in ("family", "middle", "given")).strip()
-        name = name or clean.get("full_name", "")
-        terms.update(session.blind_terms(text.prefix_tokens(name), "name"))
-        for field_name in ("cccd", "phone"):
-            value = "".join(ch for ch in clean.get(field_name, "") if ch.isdigit())
-            if value:
-                terms.update(session.blind_terms([value], field_name))
-        self.store.replace_blind_terms(dossier_id, sorted(terms))
+        self.store.replace_blind_terms(dossier_id, index_terms(session, clean))
         self.record(dossier_id, "dossier.fields_set", {"fields": clean, "by": session.clerk})
+
+
+NUMBER_END_MIN = 4
+"""Shortest end of a CCCD or phone number that is indexed (and searched): the receipt and the
+citizen's memory give the last digits; fewer than 4 would match a thousandth of all dossiers."""
+
+CCCD_START_MIN = 6
+"""Shortest start of a CCCD number that is indexed: its first six digits are the province, the
+century and sex, and the year of birth, the part a clerk reads off an ID card first."""
+
+NUMBER_PART_MAX = 15
+"""No partial terms are made from the part of a number beyond this many digits (E.164's
+longest), so a pasted run of digits cannot blow up the index."""
+
+
+def number_tokens(field_name: str, value: str) -> dict[str, list[str]]:
+    """Blind-index scope -> tokens for one CCCD or phone number, as the index stores them.
+
+    A number is indexed whole (scopes ``cccd`` and ``phone``, as before issue 12, so a whole
+    number is found even in an index not yet rebuilt), by every end from ``NUMBER_END_MIN``
+    digits (``cccd-end``, ``phone-end``) and, for a CCCD, by every start from
+    ``CCCD_START_MIN`` digits (``cccd-start``): what clerks type is the last digits or the
+    first six, not a run from the middle. A phone's start is its carrier's prefix, which
+    nobody searches by, so it is not indexed. That is 15 terms for a CCCD and 7 for a
+    mobile number, against 45 for every run of 4 or more digits and 9 for fixed 4-digit
+    n-grams; n-grams would also match a query's digits found anywhere in anyone's number
+    (about 9 times as many false hits for a 4-digit query) and say which dossiers share
+    any 4 digits. Measured on sample dossiers (name, CCCD, mobile): 10.9 index rows and
+    1.3 KB each before, 30.9 rows and 3.8 KB after, small beside one scanned page.
+
+    Every token is a keyed HMAC like any other term: without the index key, the index shows
+    only which dossiers share an end or a start (the same birth province, sex and year for a
+    6-digit start), never the digits. With the index key, ends let someone extend a number
+    digit by digit with ten guesses each; but that key is only ever unwrapped with the office
+    key, which opens the sealed numbers themselves, so this costs nothing further.
+    """
+    if field_name == "phone":
+        whole = text.phone_digits(value)
+        starts: list[str] = []
+    else:
+        whole = text.number_digits(value)
+        head = whole[:NUMBER_PART_MAX]
+        starts = [head[:n] for n in range(CCCD_START_MIN, min(len(head), len(whole) - 1) + 1)]
+    if not whole:
+        return {}
+    tail = whole[-NUMBER_PART_MAX:]
+    ends = [tail[-n:] for n in range(NUMBER_END_MIN, min(len(tail), len(whole) - 1) + 1)]
+    tokens = {field_name: [whole], f"{field_name}-end": ends}
+    if starts:
+        tokens[f"{field_name}-start"] = starts
+    return tokens
+
+
+def index_terms(session: OfficeSession, fields: dict[str, str]) -> list[str]:
+    """A dossier's blind-index terms from its clean (sealed) fields.
+
+    Shared by saving the fields and by re-indexing dossiers indexed by an older release
+    (``edge.desk.search.Search.reindex``), so both give exactly the same terms.
+    """
+    terms: set[str] = set()
+    name = " ".join(str(fields.get(k, "")) for k in ("family", "middle", "given")).strip()
+    name = name or str(fields.get("full_name", ""))
+    terms.update(session.blind_terms(text.prefix_tokens(name), "name"))
+    for field_name in ("cccd", "phone"):
+        for scope, tokens in number_tokens(field_name, str(fields.get(field_name, ""))).items():
+            terms.update(session.blind_terms(tokens, scope))
+    return sorted(terms)
 
 
 class Reader:
@@ -305,41 +364,3 @@ class Reader:
         return open_chunks(
             self.session, self.key(row["key_id"]), f"quarantine:{quarantine_id}", blobs
         )
-
-    def search(self, query: str) -> list[str]:
-        """Dossier ids whose code, CCCD, phone or name matches, through the blind index."""
-        query = text.nfc(query)
-        ids: list[str] = []
-        code_rows = self.store.conn.execute(
-            "SELECT id FROM dossiers WHERE code LIKE ? ORDER BY received_at",
-            (f"%{query.upper()}%",),
-        ).fetchall()
-        ids.extend(r["id"] for r in code_rows)
-        digits = "".join(ch for ch in query if ch.isdigit())
-        terms: list[list[str]] = []
-        if digits and len(digits) == len(query.replace(" ", "")):
-            terms.append(self.session.blind_terms([digits], "cccd"))
-            terms.append(self.session.blind_terms([digits], "phone"))
-        tokens = text.search_tokens(query)
-        matched: set[str] | None = None
-        if tokens and not digits:
-            for token in tokens:
-                term = self.session.blind_terms([token], "name")[0]
-                found = {
-                    r[0]
-                    for r in self.store.conn.execute(
-                        "SELECT dossier_id FROM blind_index WHERE term=?", (term,)
-                    )
-                }
-                matched = found if matched is None else matched & found
-        for group in terms:
-            for term in group:
-                for r in self.store.conn.execute(
-                    "SELECT dossier_id FROM blind_index WHERE term=?", (term,)
-                ):
-                    if r[0] not in ids:
-                        ids.append(r[0])
-        for dossier_id in sorted(matched or ()):
-            if dossier_id not in ids:
-                ids.append(dossier_id)
-        return ids

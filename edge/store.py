@@ -337,6 +337,15 @@ MIGRATIONS: list[str] = [
     UPDATE clerk_logins SET wait_ms = 0 WHERE wait_ms > 86400000;
     UPDATE clerk_logins SET lock_ms = 0 WHERE lock_ms > 86400000;
     """,
+    # 10: search by part of a CCCD or phone number and by any written form of a phone
+    # (issue 12). Terms are HMACs under the index key, which only a signed-in clerk
+    # holds, so this only marks a store that has indexed dossiers; the desk rebuilds
+    # their terms and drops the mark (edge/desk/search.py, Search.reindex). The value
+    # is the last dossier id rebuilt, so a rebuild cut short resumes.
+    """
+    INSERT OR REPLACE INTO meta(key, value)
+        SELECT 'search_reindex', '' WHERE EXISTS (SELECT 1 FROM dossiers WHERE fields IS NOT NULL);
+    """,
 ]
 
 
@@ -721,6 +730,16 @@ class Store:
             (pages_done, int(complete), sha256),
         )
 
+    def source_complete(self, sha256: str) -> None:
+        """A source taken whole (stored, or its original sealed in quarantine): a second copy
+        of the same bytes is a duplicate from now on."""
+        self.conn.execute("UPDATE sources SET complete=1 WHERE sha256=?", (sha256,))
+
+    def job_dossier(self, job_id: int) -> str | None:
+        """The dossier a scan job's next cover-less page joins, if the job has one open."""
+        row = self.conn.execute("SELECT open_dossier_id FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return None if row is None else row["open_dossier_id"]
+
     def open_job(self, key: str) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT * FROM jobs WHERE key=? AND closed=0 ORDER BY id DESC LIMIT 1", (key,)
@@ -950,6 +969,46 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    # -- the search re-index of migration 10 ---------------------------------------
+
+    def search_reindex_cursor(self) -> str | None:
+        """The last dossier id re-indexed ('' before the first), or None: nothing pending."""
+        return self.meta("search_reindex")
+
+    def search_reindex_batch(self, after: str, limit: int) -> list[sqlite3.Row]:
+        """The next dossiers with sealed fields after ``after``, in id order."""
+        return self.conn.execute(
+            "SELECT id, status, fields, fields_key_id FROM dossiers "
+            "WHERE fields IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        ).fetchall()
+
+    def search_reindex_advance(self, cursor: str | None) -> None:
+        """Record how far the re-index got (in the caller's transaction); None: finished."""
+        if cursor is None:
+            self.conn.execute("DELETE FROM meta WHERE key = 'search_reindex'")
+        else:
+            self.put_meta("search_reindex", cursor)
+
+    # -- the desk's reference data and details (issue 12) ---------------------------
+
+    def reference_data(self, name: str) -> Any | None:
+        """One reference data set regional IT published (procedures, holidays), or None."""
+        try:
+            row = self.conn.execute(
+                "SELECT data FROM reference_data WHERE name = ?", (name,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a database from before signed updates
+            return None
+        return json.loads(row[0]) if row is not None else None
+
+    def last_event(self, dossier_id: str, event_type: str) -> Event | None:
+        row = self.conn.execute(
+            "SELECT * FROM events WHERE dossier_id=? AND type=? ORDER BY seq DESC LIMIT 1",
+            (dossier_id, event_type),
+        ).fetchone()
+        return Event(**dict(row)) if row is not None else None
 
 
 def _statements(script: str) -> list[str]:

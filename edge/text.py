@@ -25,6 +25,8 @@ __all__ = [
     "name_sort_key",
     "natural_key",
     "nfc",
+    "number_digits",
+    "phone_digits",
     "prefix_tokens",
     "search_tokens",
     "sort_key",
@@ -104,6 +106,48 @@ def prefix_tokens(s: str, min_len: int = 2, max_len: int = MAX_TOKEN_LEN) -> lis
         for end in range(min_len, len(token) + 1):
             seen.setdefault(token[:end])
     return list(seen)
+
+
+def number_digits(s: str) -> str:
+    """The digits of a number as written, in ASCII: "036 085.012-345" -> "036085012345".
+
+    Clerks group digits with spaces, dots and dashes as the paper shows them, and some input
+    methods type full-width or other-script digits; a number must be stored and searched as
+    the same digits however it was typed.
+    """
+    out = []
+    for ch in s:
+        value = unicodedata.decimal(ch, None)
+        if value is not None:
+            out.append(str(value))
+    return "".join(out)
+
+
+def phone_digits(s: str) -> str:
+    """One national form for a phone number: "+84 912 345 678", "0912.345.678" and
+    "84912345678" are all "0912345678".
+
+    Citizens write their number in whichever form their phone shows, and the clerk types
+    what is on the paper, so the country code (``+84``, ``0084``, or ``84`` before a
+    9- or 10-digit national number), a "(0)" kept after it, and a missing leading 0 all
+    have to fold to the one form the index is built from. A foreign number (``+`` or
+    ``00`` and another country code) keeps its country code behind ``00`` so it cannot
+    collide with a national one. Anything else is left as its digits, so a partial number
+    stays what was typed.
+    """
+    written = nfc(s).lstrip(" (")
+    digits = number_digits(written)
+    international = written.startswith("+")
+    if not international and digits.startswith("00"):
+        digits, international = digits[2:], True
+    if digits.startswith("84") and (international or len(digits) in (11, 12)):
+        national = digits[2:]
+        return national if national.startswith("0") else "0" + national
+    if international:
+        return "00" + digits
+    if len(digits) in (9, 10) and not digits.startswith("0"):
+        return "0" + digits
+    return digits
 
 
 class Tone(IntEnum):

@@ -466,13 +466,10 @@ class Capture:
         # Sealing and storing copy the page's bytes a few times over; a 30 MB page
         # committed while a 600-dpi page decodes must fit the same budget.
         with BUDGET.lease(COMMIT_COPIES * len(page.data)), self.store.transaction():
-            job = self.store.conn.execute(
-                "SELECT open_dossier_id FROM jobs WHERE id=?", (job_id,)
-            ).fetchone()
             known = self.store.dossier_by_code(analysis.code) if analysis.code else None
             placement = place(
                 analysis.code,
-                job["open_dossier_id"] if job else None,
+                self.store.job_dossier(job_id),
                 known["id"] if known else None,
                 uncertain=bool(analysis.review),
             )
@@ -549,9 +546,7 @@ class Capture:
                     stream=stream,
                 )
                 if self.store.source(sha256) is not None:
-                    self.store.conn.execute(
-                        "UPDATE sources SET complete=1 WHERE sha256=?", (sha256,)
-                    )
+                    self.store.source_complete(sha256)
         except FileNotFoundError:
             return self._quarantine_entry(path, name, bad_input(Reason.VANISHED))
         _remove(path)
