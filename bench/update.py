@@ -53,7 +53,7 @@ from edge.update.repository import AdminRepo  # noqa: E402
 from tests.syncutil import CentralServer  # noqa: E402
 
 PROVINCES = [f"P{n:02d}" for n in range(1, 34)] + ["H29"]
-CATALOGUE = ROOT / "edge" / "tui" / "catalogue" / "procedures.json"
+CATALOGUE = ROOT / "edge" / "catalogue" / "procedures.json"
 
 
 def _measure(state: Path, url: str, link: ShapedLink) -> dict[str, float]:

@@ -283,7 +283,7 @@ def test_list_blocks_read_from_either_end_agree(office) -> None:
 
 
 def test_the_procedure_catalogue_regional_it_publishes_replaces_the_sample(state: Path) -> None:
-    from edge.tui import catalogue
+    from edge import catalogue
 
     store = Store.open(state)
     sample = catalogue.load(state, store)

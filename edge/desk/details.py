@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from edge import text
-from edge.desk.errors import DeskError
-from edge.domain import CccdError, is_procedure_code, validate_cccd
+from edge.desk.errors import DeskError, DeskReason
+from edge.domain import CccdError, Channel, is_procedure_code, validate_cccd
 
 MAX_NOTE = 500
 MAX_NAME = 100
@@ -40,12 +40,9 @@ def parse_date(value: str) -> date | None:
 
 
 def clean_phone(value: str) -> str:
-    digits = "".join(ch for ch in text.nfc(value) if ch.isdigit() or ch == "+")
-    if digits.startswith("+84"):
-        digits = "0" + digits[3:]
-    elif digits.startswith("84") and len(digits) == 11:
-        digits = "0" + digits[2:]
-    return digits
+    """The number in the one form search indexes (``text.phone_digits``): "+84 (0) 912 345
+    678" and "912 345 678" are the citizen's "0912345678", not typing mistakes."""
+    return text.phone_digits(value)
 
 
 @dataclass(frozen=True)
@@ -59,6 +56,8 @@ class Details:
     phone: str = ""
     appointment: str = ""
     note: str = ""
+    channel: int = Channel.TRUC_TIEP
+    """How the dossier reached the desk (1 in person, 2 online, 3 public postal service)."""
 
     def personal(self) -> dict[str, str]:
         return {
@@ -118,19 +117,21 @@ def check_details(
     known = set(procedures)
     procedure = values.get("procedure", "").upper()
     if procedure and procedure not in known and not is_procedure_code(procedure):
-        problems.append(DeskError("procedure_unknown", field="procedure"))
+        problems.append(DeskError(DeskReason.PROCEDURE_UNKNOWN, field="procedure"))
     name = values.get("full_name", "")
     if name and (len(name) > MAX_NAME or not any(ch.isalpha() for ch in name)):
-        problems.append(DeskError("name_invalid", field="full_name"))
+        problems.append(DeskError(DeskReason.NAME_INVALID, field="full_name"))
     birth_year = values.get("birth_year", "")
     year: int | None = None
     if birth_year:
         if not (birth_year.isascii() and birth_year.isdigit() and len(birth_year) == 4):
-            problems.append(DeskError("birth_year_invalid", field="birth_year"))
+            problems.append(DeskError(DeskReason.BIRTH_YEAR_INVALID, field="birth_year"))
         elif int(birth_year) > today.year:
-            problems.append(DeskError("birth_year_future", field="birth_year"))
+            problems.append(DeskError(DeskReason.BIRTH_YEAR_FUTURE, field="birth_year"))
         elif int(birth_year) < MIN_BIRTH_YEAR:
-            problems.append(DeskError("birth_year_old", field="birth_year", limit=MIN_BIRTH_YEAR))
+            problems.append(
+                DeskError(DeskReason.BIRTH_YEAR_OLD, field="birth_year", limit=MIN_BIRTH_YEAR)
+            )
         else:
             year = int(birth_year)
     cccd = values.get("cccd", "")
@@ -138,22 +139,36 @@ def check_details(
         try:
             cccd = validate_cccd(cccd, year, today=today).number
         except CccdError as exc:
-            problems.append(DeskError(f"cccd_{exc.reason}", field="cccd"))
+            problems.append(DeskError(DeskReason(f"cccd_{exc.reason}"), field="cccd"))
     phone = values.get("phone", "")
     if phone:
         phone = clean_phone(phone)
         if not _PHONE.fullmatch(phone):
-            problems.append(DeskError("phone_invalid", field="phone"))
+            problems.append(DeskError(DeskReason.PHONE_INVALID, field="phone"))
     appointment = values.get("appointment", "")
     if appointment:
         day = parse_date(appointment)
         if day is None or day.year < 2000:
-            problems.append(DeskError("date_invalid", field="appointment"))
+            problems.append(DeskError(DeskReason.DATE_INVALID, field="appointment"))
         else:
             appointment = day.isoformat()
             if day < today and appointment != saved_appointment:
-                problems.append(DeskError("date_past", field="appointment"))
+                problems.append(DeskError(DeskReason.DATE_PAST, field="appointment"))
     note = values.get("note", "")
     if len(note) > MAX_NOTE:
-        problems.append(DeskError("note_too_long", field="note", limit=MAX_NOTE))
-    return Details(procedure, name, cccd, birth_year, phone, appointment, note), problems
+        problems.append(DeskError(DeskReason.NOTE_TOO_LONG, field="note", limit=MAX_NOTE))
+    channel = parse_channel(values.get("channel", ""))
+    if channel is None:
+        problems.append(DeskError(DeskReason.CHANNEL_INVALID, field="channel"))
+    channel = channel or Channel.TRUC_TIEP
+    return Details(procedure, name, cccd, birth_year, phone, appointment, note, channel), problems
+
+
+def parse_channel(value: str | int) -> Channel | None:
+    """The channel a form or an event gives; empty means in person, the desk's own case."""
+    value = str(value).strip()
+    if not value:
+        return Channel.TRUC_TIEP
+    if value.isascii() and value.isdigit() and int(value) in set(Channel):
+        return Channel(int(value))
+    return None

@@ -7,10 +7,11 @@ from typing import Any
 from edge import text
 from edge.clock import iso
 from edge.desk.base import DeskLedgerBase
-from edge.desk.details import Details
-from edge.desk.errors import DeskError
+from edge.desk.details import Details, parse_channel
+from edge.desk.errors import DeskError, DeskReason
+from edge.domain import Channel
 from edge.records import WAITING_DETAILS
-from edge.vault import field_ad
+from edge.vault import VaultError, field_ad
 
 
 class Forms(DeskLedgerBase):
@@ -40,15 +41,17 @@ class Forms(DeskLedgerBase):
         """Give an unassigned dossier (pages scanned before any cover) its code."""
         normal = patterns.match(code)
         if normal is None:
-            raise DeskError("code_invalid", field="code")
+            raise DeskError(DeskReason.CODE_INVALID, field="code")
         row = self._editable(dossier_id)
         if row["code"] == normal:
             return normal
         if row["code"] is not None:
-            raise DeskError("code_fixed", field="code")
+            raise DeskError(DeskReason.CODE_FIXED, field="code")
         other = self.store.dossier_by_code(normal)
         if other is not None:
-            raise DeskError("code_taken", field="code", dossier_id=other["id"], code=normal)
+            raise DeskError(
+                DeskReason.CODE_TAKEN, field="code", dossier_id=other["id"], code=normal
+            )
         with self.store.transaction():
             self.store.update_dossier(
                 dossier_id, code=normal, status=WAITING_DETAILS, needs_review=0
@@ -72,7 +75,23 @@ class Forms(DeskLedgerBase):
                 {
                     "procedure": details.procedure or None,
                     "appointment": details.appointment or None,
+                    "channel": int(details.channel),
                     "clerk": self.clerk,
                 },
             )
             self.store.delete_draft(dossier_id)
+
+    def saved_channel(self, dossier_id: str) -> Channel:
+        """The channel saved with the details; dossiers saved before it was asked came in person.
+
+        It travels in the ``dossier.details_set`` event, which sync already ships, so the
+        projection needs no column of its own.
+        """
+        event = self.store.last_event(dossier_id, "dossier.details_set")
+        if event is None:
+            return Channel.TRUC_TIEP
+        try:
+            payload = self.reader.event_payload(event)
+        except VaultError:
+            return Channel.TRUC_TIEP
+        return parse_channel(payload.get("channel") or "") or Channel.TRUC_TIEP

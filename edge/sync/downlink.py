@@ -6,7 +6,9 @@ exactly once even if the link drops between the two. Kinds this release
 understands:
 
 * ``status``: the national portal's status (1–10) for a dossier code; it shows
-  as ``central_status`` in ``edge dossiers --json`` (9 = result ready for pickup);
+  as ``central_status`` in ``edge dossiers --json`` (9 = result ready for pickup).
+  An optional ``appointment`` (the agency's return date, portal ``yyyyMMddHHmmss``
+  or ``YYYY-MM-DD``) replaces the date the desk computed: the agency's word wins;
 * ``config``: settings such as dossier-code patterns; a running daemon picks
   them up without a restart (it watches ``config.rev``).
 
@@ -17,8 +19,10 @@ before every box understands them.
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
+from edge.domain import parse_portal_time
 from edge.records import Ledger
 from edge.store import Store
 from edge.sync import contract as c
@@ -101,11 +105,32 @@ def _status(store: Store, ledger: Ledger, body: dict[str, Any]) -> str:
     if row is None:
         log.warning("downlink status for unknown dossier %s ignored", code)
         return "skipped"
-    ledger.record(
-        row["id"], "central.status", {"status": status, "note": str(body.get("note") or "")}
-    )
+    payload: dict[str, Any] = {"status": status, "note": str(body.get("note") or "")}
+    appointment = _appointment(code, body.get("appointment"))
+    if appointment is not None:
+        payload["appointment"] = appointment
+        store.update_dossier(row["id"], appointment=appointment)
+    ledger.record(row["id"], "central.status", payload)
     store.conn.execute("UPDATE dossiers SET central_status = ? WHERE id = ?", (status, row["id"]))
     return "status"
+
+
+def _appointment(code: str, value: object) -> str | None:
+    """The agency's return date as the box stores it (ISO), or None when absent or unreadable.
+
+    An unreadable date is dropped, not the status with it: the status is still true.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, str) and len(value.strip()) == 14:
+            return parse_portal_time(value).date().isoformat()
+        if isinstance(value, str):
+            return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        pass
+    log.warning("downlink return date for %s ignored: %r is not a date", code, value)
+    return None
 
 
 def _config(store: Store, ledger: Ledger, body: dict[str, Any]) -> str:

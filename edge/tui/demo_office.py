@@ -23,12 +23,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from edge import samples
+from edge import catalogue, samples
 from edge.desk import RESULT_READY, DeskLedger, Details
 from edge.domain import PORTAL_TZ
 from edge.records import COMPLETE, WAITING_DETAILS, Ledger
 from edge.store import Store
-from edge.tui import catalogue
 from edge.vault import Keyring, OfficeSession
 
 PROCESSING = 4

@@ -18,9 +18,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from edge.catalogue import Catalogue, Fee, Procedure
+from edge.desk.appointment import ProcessingTime
+from edge.domain import Channel
 from edge.printable import printable
-from edge.tui.catalogue import Catalogue
-from edge.tui.i18n import N_, _, number
+from edge.tui.i18n import N_, _, ngettext, number
 from edge.tui.widgets.common import Field, Plain, StatusLine, plain, translate_bindings
 from edge.tui.widgets.preview import HalfBlockView, PagePreview
 
@@ -97,17 +99,64 @@ class PromptDialog(Dialog):
         self.dismiss(event.value.strip() or None)
 
 
+def time_text(processing: ProcessingTime | None) -> str:
+    """A processing time as the clerk tells the citizen: "3 working days", "same day"."""
+    if processing is None:
+        return _("time not stated")
+    if processing.unit == "days":
+        return ngettext("{n} working day", "{n} working days", processing.value).format(
+            n=number(processing.value)
+        )
+    if processing.unit == "hours":
+        return ngettext("{n} working hour", "{n} working hours", processing.value).format(
+            n=number(processing.value)
+        )
+    if processing.cutoff is not None:
+        return _("same day if received before {time}").format(
+            time=processing.cutoff.strftime("%H:%M")
+        )
+    return _("same day")
+
+
+def fee_text(fee: Fee | None) -> str:
+    """What the citizen pays: "free", "20.000 VND", or that the catalogue does not say."""
+    if fee is None:
+        return _("fee not stated")
+    if not fee.total:
+        return _("free")
+    amount = _("{amount} VND").format(amount=number(fee.total))
+    return f"{amount}/{fee.per}" if fee.per else amount
+
+
+def procedure_summary(procedure: Procedure, channel: int = Channel.TRUC_TIEP) -> str:
+    """Agency, processing time and fee in one line, for the channel the dossier came by."""
+    parts = [
+        procedure.agency or _("agency not stated"),
+        time_text(procedure.time_for(channel)),
+        fee_text(procedure.fee_for(channel)),
+    ]
+    return " · ".join(parts)
+
+
 class ProcedurePicker(Dialog):
-    """Type any part of a procedure's name or code, with or without accents."""
+    """Type any part of a procedure's name or code, with or without accents.
+
+    The line under the list says who handles the highlighted procedure, how long it
+    takes and what it costs by the dossier's channel: what the citizen asks first.
+    """
 
     DEFAULT_CSS = """
     ProcedurePicker OptionList { height: 1fr; border: none; }
+    ProcedurePicker #detail { height: 1; color: $text-muted; }
     """
 
-    def __init__(self, catalogue: Catalogue, query: str = "") -> None:
+    def __init__(
+        self, catalogue: Catalogue, query: str = "", channel: int = Channel.TRUC_TIEP
+    ) -> None:
         super().__init__()
         self.catalogue = catalogue
         self.query_text = query
+        self.channel = channel
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="picker-box"):
@@ -119,6 +168,7 @@ class ProcedurePicker(Dialog):
                 compact=True,
             )
             yield OptionList(id="choices", markup=False)
+            yield Plain("", id="detail")
             yield StatusLine("", id="count")
         yield Footer(compact=True, show_command_palette=False)
 
@@ -135,11 +185,22 @@ class ProcedurePicker(Dialog):
             choices.add_option(Option(prompt, id=procedure.code))
         if found:
             choices.highlighted = 0
+        self._show_detail()
         self.query_one("#count", StatusLine).say(
             _("{n} of {total} procedures").format(
                 n=number(len(found)), total=number(len(self.catalogue.procedures))
             )
         )
+
+    @on(OptionList.OptionHighlighted)
+    def _show_detail(self) -> None:
+        choices = self.query_one(OptionList)
+        procedure = None
+        if choices.highlighted is not None and choices.option_count:
+            code = choices.get_option_at_index(choices.highlighted).id
+            procedure = self.catalogue.get(code or "")
+        detail = procedure_summary(procedure, self.channel) if procedure is not None else ""
+        self.query_one("#detail", Plain).update(detail)
 
     @on(Input.Changed, "#filter")
     def _filter(self, event: Input.Changed) -> None:
@@ -280,4 +341,7 @@ __all__ = [
     "PreviewDialog",
     "ProcedurePicker",
     "PromptDialog",
+    "fee_text",
+    "procedure_summary",
+    "time_text",
 ]

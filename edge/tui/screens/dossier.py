@@ -16,6 +16,7 @@ name, number and year of birth, filled in with F3.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -27,23 +28,35 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from edge.catalogue import Procedure, load_calendar
+from edge.clock import parse_iso
 from edge.desk import (
     COMPLETE,
     MERGED,
     UNASSIGNED,
     DeskError,
+    DeskReason,
     check_details,
     clean_details,
     missing_fields,
     parse_date,
 )
+from edge.desk.appointment import Calendar, suggested_date
+from edge.desk.details import parse_channel
+from edge.domain import Channel
 from edge.printable import printable
 from edge.tui.i18n import N_, _, day, local_time, ngettext
 from edge.tui.messages import field_label, flag_label, portal_label, status_label
 from edge.tui.queries import pages as page_rows
 from edge.tui.queries import previous_dossier
 from edge.tui.screens.base import DeskScreen
-from edge.tui.screens.dialogs import ConfirmDialog, PreviewDialog, ProcedurePicker, PromptDialog
+from edge.tui.screens.dialogs import (
+    ConfirmDialog,
+    PreviewDialog,
+    ProcedurePicker,
+    PromptDialog,
+    procedure_summary,
+)
 from edge.tui.widgets.common import ChoiceField, Field, Plain, translate_bindings
 from edge.tui.widgets.preview import PagePreview, page_image
 from edge.tui.widgets.review import (
@@ -64,12 +77,19 @@ FORM_FIELDS = (
     "cccd",
     "birth_year",
     "phone",
+    "channel",
     "appointment",
     "note",
 )
 FIRST_FOCUS = ("code", "full_name", "cccd", "birth_year", "phone")
 """Where the cursor starts: the first of these still empty. Never the procedure, which
 only takes a choice from the catalogue: a name typed at once must land in the name."""
+CHANNEL_NAMES = {
+    Channel.TRUC_TIEP: N_("in person"),
+    Channel.TRUC_TUYEN: N_("online"),
+    Channel.BUU_CHINH_CONG_ICH: N_("by public postal service"),
+}
+"""How a dossier reached the desk, as the national portal codes it (1, 2, 3)."""
 DRAFT_DELAY = 0.3
 COVER_KINDS = ("dossier_code", "receipt_like")
 MEDIA = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "application/pdf": "PDF"}
@@ -92,6 +112,12 @@ class PageList(OptionList):
 class DossierScreen(DeskScreen):
     searchable = False
     nav = "inbox"
+
+    DEFAULT_CSS = """
+    DossierScreen #procedure-detail { height: auto; max-height: 3; color: $text-muted;
+                                      padding-left: 16; }
+    DossierScreen #channel-name { width: 1fr; color: $text-muted; padding-left: 1; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", N_("Save")),
@@ -118,6 +144,10 @@ class DossierScreen(DeskScreen):
         self._review: Review | None = None
         self._revealed = False
         self._card: CardFound | None = None
+        self._suggested = ""
+        """The return date last pre-filled; one the clerk typed is never replaced."""
+        self._said_saved = False
+        self._calendar: Calendar | None = None
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -128,11 +158,16 @@ class DossierScreen(DeskScreen):
                 yield Static("", id="id-card")
                 for name in FORM_FIELDS:
                     with Horizontal(classes="form-row"):
-                        yield Label(field_label(name))
+                        yield Label(_label(name))
+                        if name == "channel":
+                            yield _channel_field()
+                            yield Plain("", id="channel-name")
+                            continue
                         kind = ChoiceField if name == "procedure" else Field
                         yield kind(id=name, compact=True, max_length=_MAX.get(name, 100))
                     if name == "procedure":
                         yield Plain("", id="procedure-name")
+                        yield Plain("", id="procedure-detail")
                 yield Plain("", id="info")
             with Vertical(id="side"):
                 yield Plain("", id="pages-title")
@@ -151,10 +186,11 @@ class DossierScreen(DeskScreen):
         """Fill the form from the saved details, then the draft over them if there is one."""
         self.row = self.office.store.dossier(self.dossier_id)
         if self.row is None:
-            self.fail(DeskError("dossier_missing"))
+            self.fail(DeskError(DeskReason.DOSSIER_MISSING))
             return
         reader = self.desk.reader
         values = reader.details(self.dossier_id)
+        values["channel"] = str(int(self.desk.ledger.saved_channel(self.dossier_id)))
         draft = reader.draft(self.dossier_id) if self.editable else None
         if draft is not None:
             values.update(draft["values"])
@@ -170,7 +206,11 @@ class DossierScreen(DeskScreen):
                 field.disabled = not self.editable or (name == "code" and bool(self.row["code"]))
         finally:
             self._loading = False
+        self._suggested = ""
+        self._said_saved = False
+        self._suggest_appointment()
         self._saved = self.values()
+        self._show_channel()
         self._show_procedure()
         self._show_title()
         self._show_info()
@@ -238,13 +278,55 @@ class DossierScreen(DeskScreen):
             )
         self.query_one("#info", Plain).update(" · ".join(parts))
 
-    def _show_procedure(self) -> None:
+    def _procedure(self) -> Procedure | None:
         code = self.query_one("#procedure", Input).value.strip()
-        found = self.office.catalogue.get(code) if code else None
+        return self.office.catalogue.get(code) if code else None
+
+    def _channel(self) -> Channel:
+        return parse_channel(self.query_one("#channel", Input).value) or Channel.TRUC_TIEP
+
+    def _show_procedure(self) -> None:
+        found = self._procedure()
         label = (
             found.name if found else (_("F2: choose from the catalogue") if self.editable else "")
         )
         self.query_one("#procedure-name", Plain).update(label)
+        detail = self.query_one("#procedure-detail", Plain)
+        detail.display = found is not None
+        detail.update(procedure_summary(found, self._channel()) if found else "")
+
+    def _show_channel(self) -> None:
+        channel = parse_channel(self.query_one("#channel", Input).value)
+        name = _(CHANNEL_NAMES[channel]) if channel is not None else _("1, 2 or 3")
+        self.query_one("#channel-name", Plain).update(name)
+
+    def _suggest_appointment(self) -> None:
+        """Pre-fill the return date from the procedure's time, unless the clerk typed one.
+
+        It counts from the dossier's receipt (after closing: the next working day), with the
+        procedure's time for the dossier's channel and the published holiday calendar.
+        """
+        if not self.editable:
+            return
+        field = self.query_one("#appointment", Input)
+        if field.value.strip() and field.value != self._suggested:
+            return
+        day = self._computed_date()
+        text = day.strftime("%d/%m/%Y") if day is not None else ""
+        self._suggested = text
+        if field.value != text:
+            field.value = text
+
+    def _computed_date(self) -> date | None:
+        found = self._procedure()
+        processing = found.time_for(self._channel()) if found is not None else None
+        if processing is None or self.row is None:
+            return None
+        if self._calendar is None:
+            self._calendar = load_calendar(self.office.state, self.office.store).calendar
+        received = datetime.fromtimestamp(parse_iso(self.row["received_at"]) / 1000, UTC)
+        now = datetime.fromtimestamp(self.office.now_ms() / 1000, UTC)
+        return suggested_date(received, now, processing, self._calendar)
 
     def load_pages(self, keep: str | None = None) -> None:
         self._pages = page_rows(self.office.store, self.dossier_id)
@@ -283,13 +365,21 @@ class DossierScreen(DeskScreen):
         event.input.remove_class("-invalid")
         if event.input.id not in FORM_FIELDS:
             return
-        if event.input.id == "procedure":
+        if event.input.id == "channel":
+            self._show_channel()
+        if event.input.id in ("procedure", "channel"):
             self._show_procedure()
+            if not self._loading:
+                self._suggest_appointment()
         if self._loading or not self.editable:
             return
         values = self.values()
         if values == self._saved:
             return
+        if self._said_saved:
+            # "Saved." was true until this edit: leaving it would claim this one is saved too
+            self._said_saved = False
+            self.say("")
         self._pending = values
         if self._draft_timer is not None:
             self._draft_timer.stop()
@@ -355,7 +445,7 @@ class DossierScreen(DeskScreen):
         if len(problems) == 1:
             self.fail(problems[0])
             return
-        labels = ", ".join(field_label(str(p.field)) for p in problems if p.field)
+        labels = ", ".join(_label(str(p.field)) for p in problems if p.field)
         self.say(_("Fix the marked fields: {fields}.").format(fields=labels), "error")
 
     def _mark(self, exc: DeskError) -> None:
@@ -408,6 +498,7 @@ class DossierScreen(DeskScreen):
     def action_save(self) -> None:
         if self.save():
             self.say(_("Saved."), "ok")
+            self._said_saved = True
 
     def action_complete(self) -> None:
         """Check everything first, then ask: a completed dossier goes to the agency.
@@ -421,12 +512,12 @@ class DossierScreen(DeskScreen):
         problems = self._problems()
         flagged = {p.field for p in problems}
         problems += [
-            DeskError("missing", field=name)
+            DeskError(DeskReason.MISSING, field=name)
             for name in missing_fields(self.values())
             if name not in flagged
         ]
         if not self._pages:
-            problems.append(DeskError("no_pages"))
+            problems.append(DeskError(DeskReason.NO_PAGES))
         if problems:
             self._mark_all(problems)
             return
@@ -532,17 +623,15 @@ class DossierScreen(DeskScreen):
             field = self.query_one("#procedure", Input)
             if code:
                 field.value = code
-                found = self.office.catalogue.get(code)
-                appointment = self.query_one("#appointment", Input)
-                if found and found.days and not appointment.value:
-                    appointment.value = _working_days(self.office.today(), found.days).strftime(
-                        "%d/%m/%Y"
-                    )
+                # the return date follows now, not when Input.Changed comes round
+                self._suggest_appointment()
                 self.query_one("#full_name", Input).focus()
             else:
                 field.focus()
 
-        self.app.push_screen(ProcedurePicker(self.office.catalogue, current), chosen)
+        self.app.push_screen(
+            ProcedurePicker(self.office.catalogue, current, self._channel()), chosen
+        )
 
     # -- pages --------------------------------------------------------------------------------
 
@@ -608,7 +697,7 @@ class DossierScreen(DeskScreen):
         if page is None:
             return
         if page["position"] == 1:
-            self.fail(DeskError("split_first_page"))
+            self.fail(DeskError(DeskReason.SPLIT_FIRST_PAGE))
             return
 
         def confirmed(yes: bool | None) -> None:
@@ -823,7 +912,7 @@ class DossierScreen(DeskScreen):
             return
         previous = previous_dossier(self.office.store, self.row)
         if previous is None:
-            self.fail(DeskError("review_no_previous"))
+            self.fail(DeskError(DeskReason.REVIEW_NO_PREVIOUS))
             return
         code = previous["code"] or _("(no code yet)")
         count = len(self._pages)
@@ -882,13 +971,12 @@ class DossierScreen(DeskScreen):
 _MAX = {"note": 500, "full_name": 100, "cccd": 20, "phone": 20, "birth_year": 4, "appointment": 10}
 
 
-def _working_days(start: Any, days: int) -> Any:
-    """The suggested return date: the catalogue's processing time in working days."""
-    from datetime import timedelta
+def _channel_field() -> Field:
+    """One digit, 1 to 3; narrow (inline, as app.tcss gives every form field the row's width)."""
+    field = Field(id="channel", compact=True, max_length=1, restrict="[1-3]?")
+    field.styles.width = 3
+    return field
 
-    current = start
-    while days > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days -= 1
-    return current
+
+def _label(name: str) -> str:
+    return field_label(name)
