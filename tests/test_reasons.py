@@ -11,8 +11,9 @@ from babel.messages.pofile import read_po
 
 from edge.capture.pipeline import Outcome
 from edge.capture.readers import Reason, bad_input
-from edge.tui.i18n import po_path
-from edge.tui.messages import QUARANTINE
+from edge.desk import DeskError, DeskReason
+from edge.tui.i18n import _, po_path, set_language
+from edge.tui.messages import ERRORS, QUARANTINE, explain
 
 
 def _catalogue(lang: str) -> dict[str, str]:
@@ -49,3 +50,28 @@ def test_outcomes_are_what_the_report_says() -> None:
         "held",
         "failed",
     }
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize("reason", list(DeskReason))
+def test_every_desk_reason_has_a_sentence_that_says_what_to_do(
+    reason: DeskReason, lang: str
+) -> None:
+    """A misspelt or forgotten reason used to reach the clerk as "Something went wrong"."""
+    set_language(lang)
+    try:
+        error = DeskError(reason, field="full_name", seconds=30, fields=["full_name", "cccd"])
+        sentence = explain(error)
+        fallback = _("Something went wrong ({code}). Try again, or call regional IT.")
+        assert sentence != fallback.format(code=reason)
+        assert "\n" not in sentence and sentence.strip()
+        if lang == "vi":
+            english = ERRORS.get(reason)
+            assert english is None or VI.get(english), f"{reason}: no Vietnamese translation"
+    finally:
+        set_language("vi")
+
+
+def test_a_misspelt_desk_reason_fails_where_it_is_raised() -> None:
+    with pytest.raises(ValueError):
+        DeskError("dosier_missing")  # type: ignore[arg-type]

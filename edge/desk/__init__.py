@@ -29,7 +29,7 @@ from edge.desk.details import (
     missing_fields,
     parse_date,
 )
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.ledger import DeskLedger
 from edge.desk.quarantine import RETRY_PREFIX
 from edge.desk.reading import DeskReader
@@ -70,6 +70,7 @@ __all__ = [
     "DeskError",
     "DeskLedger",
     "DeskReader",
+    "DeskReason",
     "Details",
     "Found",
     "LoginGuard",

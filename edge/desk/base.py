@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.reading import DeskReader
 from edge.desk.statuses import MERGED
 from edge.records import COMPLETE, Ledger
@@ -36,13 +36,13 @@ class DeskLedgerBase(Ledger):
     def _dossier(self, dossier_id: str) -> Any:
         row = self.store.dossier(dossier_id)
         if row is None:
-            raise DeskError("dossier_missing")
+            raise DeskError(DeskReason.DOSSIER_MISSING)
         return row
 
     def _editable(self, dossier_id: str) -> Any:
         row = self._dossier(dossier_id)
         if row["status"] == MERGED:
-            raise DeskError("dossier_merged")
+            raise DeskError(DeskReason.DOSSIER_MERGED)
         if row["status"] == COMPLETE:
-            raise DeskError("already_complete")
+            raise DeskError(DeskReason.ALREADY_COMPLETE)
         return row

@@ -5,7 +5,7 @@ from __future__ import annotations
 from edge.clock import iso
 from edge.desk.base import DeskLedgerBase
 from edge.desk.details import missing_fields
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.statuses import MERGED
 from edge.records import COMPLETE, WAITING_DETAILS
 
@@ -22,9 +22,9 @@ class Completion(DeskLedgerBase):
         values.update(code=row["code"] or "", procedure=row["procedure_code"] or "")
         missing = missing_fields(values)
         if missing:
-            raise DeskError("missing", field=missing[0], fields=missing)
+            raise DeskError(DeskReason.MISSING, field=missing[0], fields=missing)
         if not self.store.pages(dossier_id):
-            raise DeskError("no_pages")
+            raise DeskError(DeskReason.NO_PAGES)
         with self.store.transaction():
             at = iso(self.store.time_ms())
             self.store.update_dossier(dossier_id, status=COMPLETE, completed_at=at)
@@ -41,11 +41,11 @@ class Completion(DeskLedgerBase):
         """
         row = self._dossier(dossier_id)
         if row["status"] == MERGED:
-            raise DeskError("dossier_merged")
+            raise DeskError(DeskReason.DOSSIER_MERGED)
         if row["status"] != COMPLETE:
-            raise DeskError("not_complete")
+            raise DeskError(DeskReason.NOT_COMPLETE)
         if row["handed_over_on"]:
-            raise DeskError("already_handed_over")
+            raise DeskError(DeskReason.ALREADY_HANDED_OVER)
         with self.store.transaction():
             self.store.update_dossier(dossier_id, status=WAITING_DETAILS, completed_at=None)
             self.record(

@@ -8,7 +8,7 @@ from datetime import date
 from edge import text
 from edge.clock import iso
 from edge.desk.base import DeskLedgerBase
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.statuses import RESULT_READY
 from edge.records import COMPLETE
 
@@ -18,15 +18,15 @@ class Handover(DeskLedgerBase):
         """The result left the counter: who took it and which ID paper they showed."""
         row = self._dossier(dossier_id)
         if row["handed_back_at"]:
-            raise DeskError("already_handed_back")
+            raise DeskError(DeskReason.ALREADY_HANDED_BACK)
         if row["central_status"] != RESULT_READY:
-            raise DeskError("no_result")
+            raise DeskError(DeskReason.NO_RESULT)
         receiver = text.nfc(receiver)
         receiver_id = text.nfc(receiver_id)
         if not receiver or not any(ch.isalpha() for ch in receiver):
-            raise DeskError("missing", field="receiver")
+            raise DeskError(DeskReason.MISSING, field="receiver")
         if len(receiver_id) < 6:
-            raise DeskError("missing", field="receiver_id")
+            raise DeskError(DeskReason.MISSING, field="receiver_id")
         with self.store.transaction():
             at = iso(self.store.time_ms())
             self.store.update_dossier(dossier_id, handed_back_at=at)
@@ -39,13 +39,13 @@ class Handover(DeskLedgerBase):
     def record_handover(self, dossier_ids: Sequence[str], on: date) -> list[str]:
         """The paper dossiers went back to the agency on ``on``: returns their codes."""
         if not dossier_ids:
-            raise DeskError("nothing_to_hand_over")
+            raise DeskError(DeskReason.NOTHING_TO_HAND_OVER)
         codes = []
         with self.store.transaction():
             for dossier_id in dossier_ids:
                 row = self._dossier(dossier_id)
                 if row["status"] != COMPLETE or row["handed_over_on"]:
-                    raise DeskError("handover_changed")
+                    raise DeskError(DeskReason.HANDOVER_CHANGED)
                 self.store.update_dossier(dossier_id, handed_over_on=on.isoformat())
                 codes.append(row["code"])
             self.record(

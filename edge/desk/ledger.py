@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.desk.completion import Completion
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.forms import Forms
 from edge.desk.handover import Handover
 from edge.desk.quarantine import Quarantine
@@ -35,7 +35,7 @@ class DeskLedger(Forms, Completion, Review, Handover, Quarantine):
         """
         check_new_password(password, clerk=self.clerk, office=keyring.office)
         if opens(keyring, self.clerk, password):
-            raise DeskError("password_same", field="password")
+            raise DeskError(DeskReason.PASSWORD_SAME, field="password")
         keyring.add_clerk(self.session, self.clerk, password)
         with self.store.transaction():
             self.record(None, "clerk.password_changed", {"clerk": self.clerk})

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.desk.base import DeskLedgerBase
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.statuses import MERGED
 from edge.vault import ciphertext_id, field_ad, page_ad
 
@@ -23,7 +23,7 @@ class PageMoves(DeskLedgerBase):
         self._editable(dossier_id)
         current = [p["id"] for p in self.store.pages(dossier_id)]
         if sorted(current) != sorted(page_ids):
-            raise DeskError("pages_changed")
+            raise DeskError(DeskReason.PAGES_CHANGED)
         if list(page_ids) == current:
             return
         with self.store.transaction():
@@ -86,10 +86,10 @@ class PageMoves(DeskLedgerBase):
         pages = self.store.pages(dossier_id)
         ids = [p["id"] for p in pages]
         if first_page_id not in ids:
-            raise DeskError("pages_changed")
+            raise DeskError(DeskReason.PAGES_CHANGED)
         start = ids.index(first_page_id)
         if start == 0:
-            raise DeskError("split_first_page")
+            raise DeskError(DeskReason.SPLIT_FIRST_PAGE)
         with self.store.transaction():
             new_id = self.create_dossier(None)
             for position, page in enumerate(pages[start:], 1):
@@ -105,7 +105,7 @@ class PageMoves(DeskLedgerBase):
     def merge(self, source_id: str, target_id: str) -> None:
         """All pages of ``source_id`` go to the end of ``target_id``; the source is kept."""
         if source_id == target_id:
-            raise DeskError("same_dossier")
+            raise DeskError(DeskReason.SAME_DOSSIER)
         self._editable(source_id)
         target = self._merge_target(target_id)
         with self.store.transaction():
@@ -120,9 +120,9 @@ class PageMoves(DeskLedgerBase):
         """
         target = self.store.dossier(target_id)
         if target is None:
-            raise DeskError("target_missing")
+            raise DeskError(DeskReason.TARGET_MISSING)
         if target["status"] == MERGED:
-            raise DeskError("target_merged", code=target["code"] or "")
+            raise DeskError(DeskReason.TARGET_MERGED, code=target["code"] or "")
         return target
 
     def _merge(self, source_id: str, target_id: str) -> None:

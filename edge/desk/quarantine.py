@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.desk.base import DeskLedgerBase
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 
 RETRY_PREFIX = "lai-"
 
@@ -17,7 +17,7 @@ class Quarantine(DeskLedgerBase):
     def _held(self, quarantine_id: str) -> Any:
         row = self.store.quarantine_entry(quarantine_id)
         if row is None or row["status"] != "held":
-            raise DeskError("quarantine_changed")
+            raise DeskError(DeskReason.QUARANTINE_CHANGED)
         return row
 
     def retry_quarantined(self, quarantine_id: str, inbox: Path) -> Path:
@@ -31,9 +31,9 @@ class Quarantine(DeskLedgerBase):
         """
         row = self._held(quarantine_id)
         if row["key_id"] is None:
-            raise DeskError("quarantine_no_original")
+            raise DeskError(DeskReason.QUARANTINE_NO_ORIGINAL)
         if not inbox.is_dir():
-            raise DeskError("no_inbox")
+            raise DeskError(DeskReason.NO_INBOX)
         data = self.reader.quarantined_bytes(quarantine_id)
         name = Path(row["name"]).name or quarantine_id
         target = inbox / name

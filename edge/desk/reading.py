@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.search import Search
 from edge.vault import VaultError, field_ad, json_object
 
@@ -35,7 +35,7 @@ class DeskReader(Search):
         """The form's saved values: sealed personal fields plus procedure and appointment."""
         row = self.store.dossier(dossier_id)
         if row is None:
-            raise DeskError("dossier_missing")
+            raise DeskError(DeskReason.DOSSIER_MISSING)
         values = {k: str(v) for k, v in self.fields(dossier_id).items()}
         if not values.get("full_name"):
             values["full_name"] = " ".join(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.desk.pages import PageMoves
 from edge.desk.statuses import MERGED
 from edge.records import UNASSIGNED, WAITING_DETAILS
@@ -17,7 +17,7 @@ class Review(PageMoves):
     def _under_review(self, dossier_id: str) -> Any:
         row = self._editable(dossier_id)
         if not row["needs_review"]:
-            raise DeskError("review_done")
+            raise DeskError(DeskReason.REVIEW_DONE)
         return row
 
     def confirm_new_dossier(self, dossier_id: str, code: str, patterns: Any) -> str:
@@ -30,7 +30,7 @@ class Review(PageMoves):
         row = self._under_review(dossier_id)
         normal = patterns.match(code)
         if normal is None:
-            raise DeskError("code_invalid", field="code")
+            raise DeskError(DeskReason.CODE_INVALID, field="code")
         other = self.store.dossier_by_code(normal)
         if other is not None and other["id"] != dossier_id:
             target = self._editable(other["id"])
@@ -70,7 +70,7 @@ class Review(PageMoves):
                 break
             target_id = target["merged_into"]
         if target_id is None or target_id == dossier_id:
-            raise DeskError("review_no_previous")
+            raise DeskError(DeskReason.REVIEW_NO_PREVIOUS)
         target = self._editable(target_id)
         with self.store.transaction():
             self.record(

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from edge import passwords, text
 from edge.clock import Instant, iso
-from edge.desk.errors import DeskError
+from edge.desk.errors import DeskError, DeskReason
 from edge.records import Ledger
 from edge.store import Store
 from edge.vault import Keyring, OfficeSession, WrongPassword
@@ -126,7 +126,7 @@ class LoginGuard:
                 self.ledger.record(
                     None, "clerk.sign_in_refused", {"clerk": who, "unknown": not known, **source}
                 )
-            reason = "locked_out" if locked > 0 else "wait"
+            reason = DeskReason.LOCKED_OUT if locked > 0 else DeskReason.WAIT
             raise DeskError(reason, seconds=math.ceil(max(locked, waiting) / 1000))
         try:
             session = self.keyring.unlock(name, password)
@@ -169,8 +169,8 @@ class LoginGuard:
                 payload["delay_s"] = delay // 1000
                 self.ledger.record(None, "clerk.sign_in_failed", {**payload, **source})
         if lock:
-            raise DeskError("locked_out", seconds=math.ceil(lock / 1000))
-        raise DeskError("wrong_password", seconds=math.ceil(delay / 1000))
+            raise DeskError(DeskReason.LOCKED_OUT, seconds=math.ceil(lock / 1000))
+        raise DeskError(DeskReason.WRONG_PASSWORD, seconds=math.ceil(delay / 1000))
 
     def signed_out(self, clerk: str, reason: str, *, via: str | None = None) -> None:
         """Sign-out and idle lock are audited like sign-in: who had the office open, when."""
@@ -198,6 +198,6 @@ def check_new_password(password: str, *, clerk: str, office: str) -> None:
     """
     verdict = passwords.estimate(password, clerk=clerk, office=office)
     if verdict.reason == "password_short":
-        raise DeskError("password_short", field="password", limit=passwords.MIN_LENGTH)
+        raise DeskError(DeskReason.PASSWORD_SHORT, field="password", limit=passwords.MIN_LENGTH)
     if verdict.reason is not None:
-        raise DeskError(verdict.reason, field="password")
+        raise DeskError(DeskReason(verdict.reason), field="password")

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from edge.desk import DeskError
+from edge.desk import DeskError, DeskReason
 from edge.stick import StickDir, StickError
 
 PRINT_TIMEOUT = 20
@@ -24,7 +24,7 @@ def print_file(path: Path) -> None:
     """Send ``path`` to the default printer, or raise ``DeskError`` saying what to do."""
     lp = shutil.which("lp")
     if lp is None:
-        raise DeskError("no_printer")
+        raise DeskError(DeskReason.NO_PRINTER)
     try:
         done = subprocess.run(
             [lp, "--", str(path)],
@@ -34,9 +34,9 @@ def print_file(path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired):
-        raise DeskError("print_failed") from None
+        raise DeskError(DeskReason.PRINT_FAILED) from None
     if done.returncode != 0:
-        raise DeskError("print_failed")
+        raise DeskError(DeskReason.PRINT_FAILED)
 
 
 def stick_folders(roots: Iterable[str]) -> list[Path]:
@@ -65,7 +65,7 @@ def copy_to_stick(path: Path, roots: Iterable[str]) -> Path:
     """Copy ``path`` onto the first stick that takes it; returns where it went."""
     folders = stick_folders(roots)
     if not folders:
-        raise DeskError("no_stick")
+        raise DeskError(DeskReason.NO_STICK)
     data = path.read_bytes()
     for folder in folders:
         try:
@@ -75,4 +75,4 @@ def copy_to_stick(path: Path, roots: Iterable[str]) -> Path:
         except (StickError, OSError):
             continue
         return folder / path.name
-    raise DeskError("stick_read_only")
+    raise DeskError(DeskReason.STICK_READ_ONLY)

@@ -19,7 +19,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from edge.desk import DeskError
+from edge.desk import DeskError, DeskReason
 from edge.domain import PORTAL_TZ
 from edge.tui.i18n import in_language
 
@@ -49,7 +49,7 @@ def find_font(bold: bool = False) -> Path:
     for folder in FONT_DIRS:
         if (folder / name).is_file():
             return folder / name
-    raise DeskError("font_missing")
+    raise DeskError(DeskReason.FONT_MISSING)
 
 
 def handover_pdf(

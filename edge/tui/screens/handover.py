@@ -22,7 +22,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
 from edge.clock import parse_iso
-from edge.desk import DeskError, local_day, parse_date
+from edge.desk import DeskError, DeskReason, local_day, parse_date
 from edge.tui.export import copy_to_stick, print_file
 from edge.tui.handover import HandoverLine, handover_pdf
 from edge.tui.i18n import N_, _, day, ngettext, number
@@ -134,7 +134,7 @@ class HandoverScreen(DeskScreen):
 
     def action_toggle_date(self) -> None:
         if not self.waiting and self.chosen_date() is None:
-            self.fail(DeskError("date_invalid"))
+            self.fail(DeskError(DeskReason.DATE_INVALID))
             return
         self.waiting = not self.waiting
         self.query_one(DossierList).set_source(self._source())
@@ -143,7 +143,7 @@ class HandoverScreen(DeskScreen):
     @on(Input.Submitted, "#date")
     def _date_typed(self) -> None:
         if self.chosen_date() is None:
-            self.fail(DeskError("date_invalid"))
+            self.fail(DeskError(DeskReason.DATE_INVALID))
             return
         self.waiting = False
         self.query_one(DossierList).set_source(self._source())
@@ -173,11 +173,11 @@ class HandoverScreen(DeskScreen):
     def action_record(self) -> None:
         on = self.chosen_date()
         if on is None:
-            self.fail(DeskError("date_invalid"))
+            self.fail(DeskError(DeskReason.DATE_INVALID))
             return
         ids = [i for i in self._waiting_ids() if i not in self.left_out]
         if not ids:
-            self.fail(DeskError("nothing_to_hand_over"))
+            self.fail(DeskError(DeskReason.NOTHING_TO_HAND_OVER))
             return
         kept = len(self.left_out)
 
@@ -210,14 +210,14 @@ class HandoverScreen(DeskScreen):
     def action_print(self) -> None:
         on = self.chosen_date()
         if on is None:
-            self.fail(DeskError("date_invalid"))
+            self.fail(DeskError(DeskReason.DATE_INVALID))
             return
         self._write(on)
 
     def _write(self, on: date, *, only: set[str] | None = None, batch: int | None = None) -> None:
         lines = self._lines(HandoverSource(self.office.store, on), only)
         if not lines:
-            self.fail(DeskError("nothing_handed_over"))
+            self.fail(DeskError(DeskReason.NOTHING_HANDED_OVER))
             return
         try:
             path = handover_pdf(
@@ -232,7 +232,7 @@ class HandoverScreen(DeskScreen):
             self.fail(exc)
             return
         except OSError:
-            self.fail(DeskError("pdf_failed"))
+            self.fail(DeskError(DeskReason.PDF_FAILED))
             return
         self.last_pdf = path
         listed = ngettext("{n} dossier listed.", "{n} dossiers listed.", len(lines)).format(
