@@ -13,7 +13,7 @@ from typing import Any
 
 import pypdfium2
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input, OptionList, Static
 
 from edge import samples
 from edge.daemon import Daemon
@@ -222,7 +222,8 @@ async def test_complete_a_dossier(desk: Desk) -> None:
         await pilot.press(*"dang ky khai sinh", "enter")
         await pilot.pause()
         assert screen.query_one("#procedure", Input).value == "1.001193"
-        assert screen.query_one("#appointment", Input).value == "30/11/2026"
+        # khai sinh is returned the same day (Luật Hộ tịch 2014, art. 16)
+        assert screen.query_one("#appointment", Input).value == "27/11/2026"
         screen.query_one("#full_name", Input).value = person.full_name
         # a CCCD that disagrees with the year of birth is refused in Vietnamese
         screen.query_one("#birth_year", Input).value = str(person.birth_date.year + 1)
@@ -449,7 +450,12 @@ async def test_hand_back_a_result(desk: Desk) -> None:
         assert isinstance(app.screen, ResultsScreen)
         listing = app.screen.query_one(DossierList)
         assert listing.total == 2
-        await open_list_row(pilot, lambda r: r["id"] == target)
+        await open_list_row(pilot, lambda r: r["id"] == target)  # Enter opens the dossier
+        assert isinstance(app.screen, DossierScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("t")  # t hands the result back
+        await pilot.pause()
         assert isinstance(app.screen, HandBackDialog)
         await pilot.press("enter")
         await pilot.pause()
@@ -639,7 +645,8 @@ async def test_english_is_complete_for_the_sign_in_and_home(desk: Desk) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         assert str(app.screen.query_one("#heading").render()) == "Sign in"
         await sign_in(pilot)
-        text = str(app.screen.query_one("#next").render())
+        steps = app.screen.query_one("#next", OptionList)
+        text = " ".join(str(steps.get_option_at_index(i).prompt) for i in range(steps.option_count))
         assert "Press 2 to complete" in text
     app.office.close()
 

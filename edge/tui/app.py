@@ -2,10 +2,18 @@
 
 One Textual app over its own connection to the box's database. A timer looks
 at the newest event every second or two and redraws the screen when the
-capture daemon (or sync) wrote something, and locks the desk after the
-configured idle minutes. Every action is on a key shown in the footer; the
-digits 1-6 go to the top-level screens, ``/`` searches from any list. F4 on
-the home and dossier screens scans a batch into the inbox in a worker thread
+capture daemon (or sync) wrote something, says in a toast which scan brought
+new dossiers, and locks the desk after the configured idle minutes. Every few
+seconds it also reads the capture daemon's heartbeat: after two minutes without
+a running daemon every screen shows a warning line until it is back.
+
+The footer shows each screen's own keys, F1 (help) and, where there is room,
+Ctrl+L; F1 or ? lists every key of the screen. The digits 1-6 go to the
+top-level screens, ``/`` searches from any list, Enter opens the row under the
+cursor on every list. Ctrl+Q signs out (asking first when typing is not saved);
+on the sign-in and lock screens it does nothing: on the box's console the UI is
+the whole terminal, and quitting it must never leave a shell prompt. F4 on the
+home and dossier screens scans a batch into the inbox in a worker thread
 (scanimage blocks); the scan is the app's, so its count follows the clerk
 between screens, and F4 again or Esc stops it.
 """
@@ -22,24 +30,32 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from edge.capture.scanner import ScanError, ScanOptions, ScanProblem, ScanResult, scan_batch
-from edge.desk import DeskError
+from edge.desk import DeskError, DeskReason
+from edge.printable import printable
 from edge.tui.i18n import N_, _, ngettext, number
 from edge.tui.messages import explain, scan_problem
 from edge.tui.office import Office
-from edge.tui.queries import last_seq
+from edge.tui.queries import last_seq, new_scans
 from edge.tui.screens.base import DeskScreen
+from edge.tui.screens.help import HelpScreen, screen_keys
 from edge.tui.screens.signin import SignInScreen
 from edge.tui.widgets.common import translate_bindings
 
 log = logging.getLogger("edge.tui")
 
-SCREENS_BY_NAME = ("home", "inbox", "results", "handover", "sync", "quarantine")
 FEW_COLOURS = ("standard", "windows")
+TOASTS_PER_LOOK = 3
+"""Files named in toasts at one look; the dossiers of any others are told in one more."""
+CAPTURE_CHECK_SECONDS = 5.0
+CAPTURE_GRACE_SECONDS = 120.0
+"""How long the daemon may be away (a restart, an update) before every screen says so."""
 
 
 def console_theme(color_system: str | None) -> str:
@@ -73,6 +89,12 @@ def scanned_text(pages: int) -> str:
     return ngettext("Scanned {n} page.", "Scanned {n} pages.", pages).format(n=number(pages))
 
 
+def new_scans_text(name: str, n: int) -> str:
+    return ngettext("{n} new dossier from {file}", "{n} new dossiers from {file}", n).format(
+        n=number(n), file=printable(name)
+    )
+
+
 class EdgeApp(App[None]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = False
@@ -85,9 +107,18 @@ class EdgeApp(App[None]):
         Binding("4", "go('handover')", N_("Handover"), show=False),
         Binding("5", "go('sync')", N_("Sync"), show=False),
         Binding("6", "go('quarantine')", N_("Quarantine"), show=False),
-        Binding("slash", "search", N_("Search"), key_display="/"),
+        # the navigation bar already says "/ Search"
+        Binding("slash", "search", N_("Search"), key_display="/", show=False),
+        Binding("f1", "help", N_("Help"), key_display="F1"),
+        Binding("question_mark", "help", N_("Help"), key_display="?", show=False),
         Binding("ctrl+l", "lock", N_("Lock")),
+        # priority: the same on every screen and dialog; Textual's own Ctrl+Q quits at once
+        Binding("ctrl+q", "quit", N_("Sign out"), show=False, priority=True),
     ]
+
+    OPTIONAL_HINTS = ("choose", "select", "lock")
+    """Footer hints left out, from the right, when a screen's line would not fit: Ctrl+L,
+    then Enter (it opens the row on every list). F1 lists them all."""
 
     def __init__(
         self,
@@ -98,9 +129,6 @@ class EdgeApp(App[None]):
         color_system: str | None = None,
     ) -> None:
         super().__init__()
-        # Ctrl+Q signs out (Textual's default quits at once); on the sign-in screen,
-        # where the screen's own binding names it "Quit", it closes the program.
-        self._bindings.key_to_bindings["ctrl+q"] = [Binding("ctrl+q", "quit", N_("Sign out"))]
         translate_bindings(self)
         self.office = office
         self.idle_seconds = 60.0 * (
@@ -110,6 +138,12 @@ class EdgeApp(App[None]):
         self.last_input = time.monotonic()
         self.seen_seq = 0
         self._scan_stop: threading.Event | None = None
+        self.capture_grace = CAPTURE_GRACE_SECONDS
+        self.capture_down = False
+        """Every screen shows the warning line while this is true."""
+        self._capture_seen = time.monotonic()
+        self._capture_checked = -CAPTURE_CHECK_SECONDS
+        self._sign_out_question: ModalScreen[bool] | None = None
         self.theme = console_theme(color_system or self.console.color_system)
 
     def on_mount(self) -> None:
@@ -138,14 +172,49 @@ class EdgeApp(App[None]):
     # -- the periodic look at the database ----------------------------------------------------
 
     def tick(self) -> None:
-        idle = time.monotonic() - self.last_input
+        now = time.monotonic()
+        idle = now - self.last_input
         if self.office.unlocked is not None and 0 < self.idle_seconds <= idle:
             self.lock("idle")
             return
+        if now - self._capture_checked >= CAPTURE_CHECK_SECONDS:
+            self._capture_checked = now
+            self.check_capture(now)
         seq = last_seq(self.office.store)
         if seq != self.seen_seq:
+            self.announce_scans(self.seen_seq)
             self.seen_seq = seq
             self.data_changed()
+
+    def announce_scans(self, after_seq: int) -> None:
+        """A toast for the dossiers capture opened since the last look, by scanned file."""
+        found = new_scans(self.office.store, after_seq)
+        for name, n in found[:TOASTS_PER_LOOK]:
+            self.notify(new_scans_text(name, n), timeout=6, markup=False)
+        more = sum(n for _name, n in found[TOASTS_PER_LOOK:])
+        if more:
+            text = ngettext(
+                "{n} more new dossier from other files",
+                "{n} more new dossiers from other files",
+                more,
+            )
+            self.notify(text.format(n=number(more)), timeout=6, markup=False)
+
+    def check_capture(self, now: float) -> None:
+        """Warn on every screen once the daemon has not been seen running for a while.
+
+        A restart or an update takes the daemon away for seconds; the line would only
+        alarm the clerk for nothing. It goes as soon as the daemon is back.
+        """
+        if self.office.capture_probe():
+            self._capture_seen = now
+        down = now - self._capture_seen >= self.capture_grace
+        if down == self.capture_down:
+            return
+        self.capture_down = down
+        for screen in self.screen_stack:
+            if isinstance(screen, DeskScreen) and screen.is_mounted:
+                screen.show_capture_down(down)
 
     def data_changed(self) -> None:
         """Redraw every signed-in screen on the stack (the one below a dialog too)."""
@@ -154,7 +223,12 @@ class EdgeApp(App[None]):
         for screen in self.screen_stack:
             # a screen still being built has nothing to redraw yet (its on_mount loads it)
             if isinstance(screen, DeskScreen) and screen.is_mounted:
-                screen.refresh_data()
+                try:
+                    screen.refresh_data()
+                except NoMatches:
+                    # a tick that lands while the app closes finds the screen's widgets
+                    # already taken down: nothing is left to redraw
+                    continue
 
     # -- sign-in, lock, sign-out ----------------------------------------------------------------
 
@@ -190,25 +264,82 @@ class EdgeApp(App[None]):
         self.office.lock(reason)
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()
+        for screen in self.screen_stack:
+            if isinstance(screen, DeskScreen) and screen.is_mounted:
+                screen.forget()
         self.push_screen(SignInScreen(locked_by=clerk))
         if reason == "idle":
             self.notify(_("Locked after a period without use."), timeout=8)
 
     def action_help_quit(self) -> None:
-        self.notify(_("Ctrl+Q signs out; on the sign-in screen it closes the program."))
+        self.notify(_("Ctrl+Q signs out."))
 
     def action_lock(self) -> None:
         self.lock("manual")
 
     async def action_quit(self) -> None:
-        """Ctrl+Q signs the clerk out; on the sign-in screen it closes the program."""
-        if self.office.unlocked is None:
-            self.exit()
+        """Ctrl+Q signs the clerk out, after asking if typing would be left unsaved.
+
+        Never the program: signed out, ``check_action`` turns the key off here and the
+        sign-in screen only says so (edge-tui@.service would start the UI again anyway,
+        after a flash of shell prompt on the counter's screen).
+        """
+        if self.screen is self._sign_out_question:
             return
+        if not self.unsaved_typing():
+            self.sign_out()
+            return
+        from edge.tui.screens.dialogs import ConfirmDialog
+
+        def answered(yes: bool | None) -> None:
+            self._sign_out_question = None
+            if yes:
+                self.sign_out()
+
+        question = _("Some typing is not saved yet. Sign out anyway?")
+        self._sign_out_question = ConfirmDialog(question, _("Sign out"), danger=True)
+        self.push_screen(self._sign_out_question, answered)
+
+    def sign_out(self) -> None:
         self.office.lock("signed_out")
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.switch_screen(SignInScreen())
+
+    def unsaved_typing(self) -> bool:
+        """Typing signing out would leave: in a form not saved, or in an open dialog.
+
+        The dossier form keeps a sealed draft of what is typed (saved at a pause, and
+        here at once), so a draft is unsaved typing; a screen may say so itself
+        (``DeskScreen.unsaved_typing``); a dialog's fields are lost if it closes.
+        """
+        from edge.tui.screens.dossier import DossierScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DossierScreen) and screen.editable:
+                screen.save_draft()
+                if self.office.store.draft(screen.dossier_id) is not None:
+                    return True
+            if isinstance(screen, DeskScreen) and screen.unsaved_typing():
+                return True
+            if isinstance(screen, ModalScreen) and any(
+                field.value and not field.disabled for field in screen.query(Input)
+            ):
+                return True
+        return False
+
+    def action_help(self) -> None:
+        """The keys of the screen on top (the one under a dialog's help is the dialog's)."""
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        about = ""
+        if isinstance(self.screen, DeskScreen):
+            try:
+                about = str(self.screen.query_one("#title").render())
+            except NoMatches:
+                about = ""
+        self.push_screen(HelpScreen(screen_keys(self, self.screen), about))
 
     # -- scanning (issue 17) -------------------------------------------------------------------
 
@@ -227,7 +358,7 @@ class EdgeApp(App[None]):
             return
         inbox = self.office.inbox
         if inbox is None:
-            self._scan_say(explain(DeskError("no_inbox")), "error")
+            self._scan_say(explain(DeskError(DeskReason.NO_INBOX)), "error")
             return
         self._scan_stop = threading.Event()
         self._scan_say(self._scanning_text(0))
@@ -303,6 +434,9 @@ class EdgeApp(App[None]):
     # -- navigation ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit":
+            # signed out, the key is the sign-in screen's (it says the program stays open)
+            return self.office.unlocked is not None
         blocked = self.office.unlocked is None or isinstance(self.screen, ModalScreen)
         if action == "search" and not getattr(self.screen, "searchable", False):
             return False

@@ -110,12 +110,18 @@ def local_time(iso_text: str | None, *, with_date: bool = True) -> str:
     return f"{short} {clock}"
 
 
+def _complete(string: object) -> bool:
+    forms = string if isinstance(string, tuple | list) else (string,)
+    return all(forms)
+
+
 def update_catalogues() -> dict[str, list[str]]:
     """Bring both .po files in line with the code (``make messages``).
 
     New messages are added (English filled in, Vietnamese left empty for a
     translator: the test suite fails until it is written), messages no longer
-    used are dropped, and translations already there are kept.
+    used are dropped, English entries left empty are filled in, and translations
+    already there are kept.
     """
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
     from babel.messages.pofile import write_po
@@ -133,6 +139,8 @@ def update_catalogues() -> dict[str, list[str]]:
         for key in list(known):
             if key not in used:
                 catalog.delete(key)
+            elif lang == "en" and not _complete(known[key].string):
+                known[key].string = key  # English is the message id itself
         untranslated = []
         for key in used:
             if key in known:

@@ -126,9 +126,19 @@ FIELDS = {
     "phone": N_("Phone"),
     "appointment": N_("Return date"),
     "note": N_("Note"),
+    "channel": N_("Channel"),
     "receiver": N_("Received by"),
     "receiver_id": N_("ID paper number"),
 }
+
+SEARCH_HINTS = {
+    "number_too_short": N_("Type at least 4 digits to search by CCCD or phone number."),
+    "index_rebuilding": N_(
+        "The search index is being updated after the upgrade: a part of a CCCD or phone "
+        "number may not find every dossier yet."
+    ),
+}
+"""What the search screen says when the desk's search gives a hint (``SearchResult.hint``)."""
 
 REVIEW_WHY = {
     "unconfirmed": N_("not confirmed"),
@@ -175,6 +185,9 @@ ERRORS = {
     "already_complete": N_("This dossier is already complete and cannot be changed."),
     "code_invalid": N_("This is not a valid dossier code. Copy it exactly from the receipt."),
     "code_fixed": N_("This dossier already has a code from its receipt slip."),
+    "channel_invalid": N_(
+        "The channel is 1 (in person), 2 (online) or 3 (public postal service): type one of them."
+    ),
     "code_taken": N_("Another dossier already has this code."),
     "review_done": N_("This dossier was already checked. Go back to the list."),
     "review_no_previous": N_(
@@ -285,6 +298,10 @@ def quarantine_label(reason: str) -> str:
 
 def sync_problem(code: str | None) -> str:
     return _(SYNC_PROBLEMS.get(code or "", SYNC_PROBLEM_DEFAULT))
+
+
+def search_hint(hint: str | None) -> str:
+    return _(SEARCH_HINTS[hint]) if hint in SEARCH_HINTS else ""
 
 
 def field_label(name: str) -> str:

@@ -4,23 +4,34 @@ The UI opens its own ``Store`` (the daemon has another); every read is a short
 query and every write one short transaction through ``edge.desk``. The office
 key exists in memory only between sign-in and sign-out or idle lock, and the
 readers holding opened data keys are dropped with it.
+
+Whether the capture daemon runs is read from the heartbeat it writes when it starts
+(``<state>/run/daemon.json``: its process id and the boot's monotonic time); the UI
+cannot ask systemd, and scans pile up unread in the inbox while the daemon is down.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from edge import catalogue
 from edge.clock import Clock
 from edge.desk import DeskLedger, DeskReader, LoginGuard, LoginPolicy, local_day
 from edge.domain import CodePatterns
 from edge.settings import Settings
-from edge.store import Store
-from edge.tui import catalogue
+from edge.store import Store, StoreError
 from edge.tui.queries import disk_free
-from edge.vault import Keyring, OfficeSession
+from edge.update.selftest import alive, read_heartbeat
+from edge.vault import Keyring, OfficeSession, VaultError
+
+SIGN_IN_REINDEX_S = 0.5
+"""Seconds a sign-in spends rebuilding an upgraded store's number index; what is left is
+done a slice at a time within the searches that follow."""
 
 
 @dataclass
@@ -33,6 +44,37 @@ class Unlocked:
     def clerk(self) -> str:
         return self.session.clerk
 
+    def citizen_name(self, dossier_id: str) -> str:
+        """The citizen's name as the form shows it, for a list row on screen; "" if none.
+
+        Opened through the clerk's reader like the dossier screen's details, and never
+        written anywhere: the list keeps it with the row in memory until the desk locks.
+        """
+        try:
+            fields = self.reader.fields(dossier_id)
+        except (StoreError, VaultError):
+            return ""
+        name = str(fields.get("full_name") or "")
+        parts = (str(fields.get(k) or "") for k in ("family", "middle", "given"))
+        return name or " ".join(p for p in parts if p)
+
+
+def capture_heartbeat(state: Path) -> bool:
+    """The capture daemon's heartbeat names a live process started since this boot.
+
+    The file outlives its daemon (a crash, a power cut): a process id from an earlier
+    boot (its monotonic time is ahead of ours) or of this very process is not proof.
+    """
+    beat = read_heartbeat(state)
+    if beat is None:
+        return False
+    pid, mono = beat.get("pid"), beat.get("mono")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    if isinstance(mono, int | float) and mono > time.monotonic():
+        return False
+    return alive(pid)
+
 
 class Office:
     def __init__(
@@ -44,6 +86,7 @@ class Office:
         free_bytes: Callable[[], int | None] | None = None,
         policy: LoginPolicy | None = None,
         out_dir: Path | None = None,
+        capture_probe: Callable[[], bool] | None = None,
     ) -> None:
         self.state = state
         self.keyring = Keyring.load(state)
@@ -58,6 +101,8 @@ class Office:
         self.free_bytes = free_bytes or disk_free(state)
         self._inbox = inbox
         self.out_dir = out_dir or state / "handover"
+        self.capture_probe = capture_probe or (lambda: capture_heartbeat(state))
+        """True while the capture daemon runs (the heartbeat; tests put their own)."""
         self.unlocked: Unlocked | None = None
 
     @property
@@ -98,6 +143,9 @@ class Office:
         self.unlocked = Unlocked(session, ledger, DeskReader(self.store, session))
         self._activate_waiting_clerks()
         self._wrap_keys_for_central()
+        if self.unlocked.reader.reindex_pending:
+            # an upgraded store's number index: a first slice now, the rest within searches
+            self.unlocked.reader.reindex(budget_s=SIGN_IN_REINDEX_S)
         return self.unlocked
 
     def _activate_waiting_clerks(self) -> None:

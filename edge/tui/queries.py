@@ -1,8 +1,9 @@
 """Read-only queries behind the clerk's screens: counts and pages of list rows.
 
-Metadata only (codes, statuses, times, page flags): nothing here needs the
-office key, so the lists draw without decrypting anything. Every query is a
-single short read, so the capture daemon writing at the same time is never
+Metadata only (codes, statuses, times, return dates, page flags, scan file names):
+nothing here needs the office key. The citizen's name a list shows is opened by
+the screen for the rows on screen only (``Unlocked.citizen_name``). Every query
+is a single short read, so the capture daemon writing at the same time is never
 blocked and the UI never waits long for it.
 """
 
@@ -18,10 +19,18 @@ from typing import Any
 
 from edge.clock import parse_iso
 from edge.desk import MERGED, RESULT_READY, day_bounds
+from edge.domain import PortalStatus
 from edge.records import COMPLETE, UNASSIGNED, WAITING_DETAILS
 from edge.store import Store
 
 OPEN = (UNASSIGNED, WAITING_DETAILS)
+
+RETURNED = int(PortalStatus.DA_TRA_KET_QUA)
+OVERDUE = (
+    "appointment IS NOT NULL AND appointment != '' AND appointment < ? "
+    f"AND handed_back_at IS NULL AND (central_status IS NULL OR central_status != {RETURNED})"
+)
+"""Rows whose return date (ISO, as the desk stores it) is before a day and not returned."""
 
 SYNC_LAST_OK_KEYS = ("sync.last_ok", "sync.last_success", "sync.last")
 SYNC_STALE_MS = 24 * 3_600_000
@@ -221,6 +230,12 @@ class DossierSource:
         self._count = int(self.store.conn.execute(sql, self.params).fetchone()[0])
         return self._count
 
+    def overdue(self, today: date) -> int:
+        """How many of these are past their return date on ``today`` and not returned."""
+        sql = f"SELECT COUNT(*) FROM dossiers WHERE ({self.where}) AND {OVERDUE}"
+        params = (*self.params, today.isoformat())
+        return int(self.store.conn.execute(sql, params).fetchone()[0])
+
     def _order(self, reverse: bool) -> str:
         flip = {"ASC": "DESC", "DESC": "ASC"}
         return ", ".join(f"{c} {flip[d] if reverse else d}" for c, d in self.order)
@@ -300,6 +315,44 @@ class HandoverSource(DossierSource):
         else:
             self.where = "handed_over_on = ?"
             self.params = (on.isoformat(),)
+
+
+def return_dates(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Return date and hand-back of the given dossiers (search results), by id."""
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = store.conn.execute(
+            "SELECT id, appointment, handed_back_at, central_status FROM dossiers "
+            f"WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        out.update({r["id"]: dict(r) for r in rows})
+    return out
+
+
+def new_scans(store: Store, after_seq: int) -> list[tuple[str, int]]:
+    """Dossiers capture opened after event ``after_seq``: (scan file name, how many), by file.
+
+    Capture creates a dossier and adds its first page in one transaction, so a new
+    dossier with a ``page.added`` beside its ``dossier.created`` came from a scan; one
+    the clerk split off has its pages moved, not added. The name is the file of the
+    dossier's first page, as the scanner wrote it (outside text: escape it to show it).
+    """
+    rows = store.conn.execute(
+        """
+        SELECT s.name AS name, COUNT(*) AS n FROM events e
+        JOIN pages p ON p.dossier_id = e.dossier_id
+          AND p.position = (SELECT MIN(position) FROM pages WHERE dossier_id = e.dossier_id)
+        JOIN sources s ON s.sha256 = p.source_sha
+        WHERE e.seq > ? AND e.type = 'dossier.created'
+          AND EXISTS (SELECT 1 FROM events a WHERE a.seq > ? AND a.type = 'page.added'
+                      AND a.dossier_id = e.dossier_id)
+        GROUP BY s.name ORDER BY MIN(e.seq)
+        """,
+        (after_seq, after_seq),
+    ).fetchall()
+    return [(str(r["name"]), int(r["n"])) for r in rows]
 
 
 def quarantine_rows(store: Store) -> list[dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""What every signed-in screen shares: navigation bar, title, status line, key hints."""
+"""What every signed-in screen shares: navigation bar, title, status line, key hints.
+
+Below the body, a warning line appears while the capture daemon is not running (the
+app decides, from its heartbeat): new scans then wait unread in the inbox, and the
+clerk must know before telling a citizen their papers are in.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,34 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer
 
-from edge.desk import DeskError
+from edge.desk import DeskError, DeskReason
+from edge.tui.i18n import _, ngettext, number
 from edge.tui.messages import explain
 from edge.tui.office import Office, Unlocked
-from edge.tui.widgets.common import NavBar, StatusLine, Title, translate_bindings
+from edge.tui.widgets.common import (
+    DeskFooter,
+    NavBar,
+    Plain,
+    StatusLine,
+    Title,
+    translate_bindings,
+)
+from edge.tui.widgets.dossier_list import DossierList
 
 if TYPE_CHECKING:
     from edge.tui.app import EdgeApp
+
+
+def capture_warning() -> str:
+    return _("! Capture stopped: new scans are not read. Call regional IT (edge doctor).")
+
+
+def overdue_note(n: int) -> str:
+    """The title's count of overdue rows, with the mark those rows carry; "" when none."""
+    if not n:
+        return ""
+    return " · ! " + ngettext("{n} overdue", "{n} overdue", n).format(n=number(n))
 
 
 class DeskScreen(Screen[Any]):
@@ -42,15 +66,18 @@ class DeskScreen(Screen[Any]):
         """The unlocked office; screens exist only while a clerk is signed in."""
         unlocked = self.office.unlocked
         if unlocked is None:
-            raise DeskError("locked")
+            raise DeskError(DeskReason.LOCKED)
         return unlocked
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.nav)
         yield Title(id="title")
         yield from self.body()
+        warning = Plain(capture_warning(), id="capture-warning")
+        warning.display = self.edge.capture_down
+        yield warning
         yield StatusLine(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield DeskFooter(optional=self.edge.OPTIONAL_HINTS)
 
     def body(self) -> ComposeResult:
         yield from ()
@@ -72,6 +99,12 @@ class DeskScreen(Screen[Any]):
     def fail(self, error: DeskError) -> None:
         self.say(explain(error), "error")
 
+    def show_capture_down(self, down: bool) -> None:
+        try:
+            self.query_one("#capture-warning", Plain).display = down
+        except NoMatches:
+            return  # as in set_title
+
     @property
     def scan_into(self) -> str | None:
         """The dossier a scan started here joins; None: capture sorts the pages by their covers."""
@@ -90,3 +123,18 @@ class DeskScreen(Screen[Any]):
 
     def refresh_data(self) -> None:
         """The database changed (the daemon captured, or sync wrote): redraw what is shown."""
+
+    def reveal_name(self, row: dict[str, Any]) -> None:
+        """``DossierList.reveal``: the citizen's name of a row about to be drawn."""
+        unlocked = self.office.unlocked
+        if unlocked is not None and "name" not in row:
+            row["name"] = unlocked.citizen_name(row["id"])
+
+    def forget(self) -> None:
+        """The desk locks: drop what was opened for the screen (the names in the lists)."""
+        for listing in self.query(DossierList):
+            listing.forget()
+
+    def unsaved_typing(self) -> bool:
+        """Typing on this screen that no Ctrl+S has saved yet: Ctrl+Q asks before signing out."""
+        return False

@@ -1,4 +1,7 @@
-"""Today at a glance: what came in, what waits for the clerk, and the box's health."""
+"""Today at a glance: what came in, what waits for the clerk, and the box's health.
+
+The next steps are a list like every other: Enter on one opens its screen.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,18 @@ from typing import ClassVar
 
 from babel.dates import format_date
 from rich.table import Table
-from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
 
 from edge.tui.i18n import N_, _, language, local_time, number
 from edge.tui.messages import update_attention, update_label
 from edge.tui.queries import Glance, glance
 from edge.tui.screens.base import DeskScreen
-from edge.tui.widgets.common import plain_text
+from edge.tui.widgets.common import Plain, plain, plain_text, translate_bindings
 
 
 def _size(n: int | None) -> str:
@@ -33,23 +37,22 @@ class HomeScreen(DeskScreen):
     nav = "home"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("2", "app.go('inbox')", N_("Dossiers")),
-        Binding("3", "app.go('results')", N_("Results")),
-        Binding("4", "app.go('handover')", N_("Handover")),
+        Binding("2", "app.go('inbox')", N_("Dossiers"), show=False),
+        Binding("3", "app.go('results')", N_("Results"), show=False),
+        Binding("4", "app.go('handover')", N_("Handover"), show=False),
         Binding("f4", "scan", N_("Scan"), key_display="F4"),
         Binding("escape", "stop_scan", N_("Stop scan"), key_display="Esc", show=False),
     ]
 
-    DEFAULT_CSS = """
-    HomeScreen #cards { height: auto; }
-    HomeScreen #next { padding: 0 1; height: 1fr; }
-    """
+    AUTO_FOCUS = "#next"
 
     def body(self) -> ComposeResult:
         with Horizontal(id="cards"):
             yield Static(id="desk", classes="card")
             yield Static(id="box", classes="card")
-        yield Static(id="next")
+        yield Plain(_("Next steps"), id="next-title")
+        yield NextSteps(id="next")
+        yield Plain(_("Press / to search by code, name, CCCD or phone."), id="search-hint")
 
     def on_mount(self) -> None:
         self.query_one("#desk").border_title = _("Counter")
@@ -71,7 +74,13 @@ class HomeScreen(DeskScreen):
         )
         self.query_one("#desk", Static).update(self._desk(g))
         self.query_one("#box", Static).update(self._box(g))
-        self.query_one("#next", Static).update(self._next(g))
+        self.query_one(NextSteps).show(self._next(g))
+
+    @on(OptionList.OptionSelected, "#next")
+    def _step_chosen(self, event: OptionList.OptionSelected) -> None:
+        screen = STEP_SCREENS.get(event.option.id or "")
+        if screen is not None:
+            self.edge.action_go(screen)
 
     @staticmethod
     def _grid(rows: list[tuple[str, str, bool]]) -> Table:
@@ -116,37 +125,56 @@ class HomeScreen(DeskScreen):
             ]
         )
 
-    def _next(self, g: Glance) -> Text:
-        lines = Text()
-        lines.append(_("Next steps") + "\n", style="bold")
-        steps = []
+    def _next(self, g: Glance) -> list[tuple[str, str]]:
+        """(step, words) for each thing waiting: ``STEP_SCREENS`` says what Enter opens."""
+        steps: list[tuple[str, str]] = []
         if g.disk_alert:
-            steps.append(_("The disk is almost full: scanning is paused. Call regional IT."))
+            steps.append(
+                ("disk", _("The disk is almost full: scanning is paused. Call regional IT."))
+            )
         if g.reviews:
-            steps.append(
-                _("Press 2: check {n} cover(s) first (new dossier, or same as before).").format(
-                    n=number(g.reviews)
-                )
-            )
+            text = _("Press 2: check {n} cover(s) first (new dossier, or same as before).")
+            steps.append(("reviews", text.format(n=number(g.reviews))))
         if g.waiting:
-            steps.append(
-                _("Press 2 to complete {n} scanned dossier(s).").format(n=number(g.waiting))
-            )
+            text = _("Press 2 to complete {n} scanned dossier(s).")
+            steps.append(("waiting", text.format(n=number(g.waiting))))
         if g.results:
-            steps.append(_("Press 3 to hand back {n} result(s).").format(n=number(g.results)))
+            text = _("Press 3 to hand back {n} result(s).")
+            steps.append(("results", text.format(n=number(g.results))))
         if g.handover:
-            steps.append(
-                _("Press 4 to list {n} paper dossier(s) for the agency.").format(
-                    n=number(g.handover)
-                )
-            )
+            text = _("Press 4 to list {n} paper dossier(s) for the agency.")
+            steps.append(("handover", text.format(n=number(g.handover))))
         if g.quarantined:
-            steps.append(
-                _("Press 6: {n} file(s) could not be read.").format(n=number(g.quarantined))
-            )
+            text = _("Press 6: {n} file(s) could not be read.")
+            steps.append(("quarantined", text.format(n=number(g.quarantined))))
         if not steps:
-            steps.append(_("Nothing waiting. New scans appear here by themselves."))
-        for step in steps:
-            lines.append(" • " + step + "\n")
-        lines.append(_("Press / to search by code, name, CCCD or phone."), style="dim")
-        return lines
+            steps.append(("idle", _("Nothing waiting. New scans appear here by themselves.")))
+        return steps
+
+
+STEP_SCREENS = {
+    "disk": "sync",
+    "reviews": "inbox",
+    "waiting": "inbox",
+    "results": "results",
+    "handover": "handover",
+    "quarantined": "quarantine",
+}
+"""The screen each next step is done on (the idle line has none)."""
+
+
+class NextSteps(OptionList):
+    """The home screen's next steps; the highlight stays on its step when the counts change."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", N_("Open"))]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        translate_bindings(self)
+
+    def show(self, steps: list[tuple[str, str]]) -> None:
+        current = self.highlighted_option.id if self.highlighted_option is not None else None
+        self.clear_options()
+        self.add_options(Option(plain("• " + text), id=step) for step, text in steps)
+        ids = [step for step, _text in steps]
+        self.highlighted = ids.index(current) if current in ids else 0

@@ -1,6 +1,8 @@
 """Scanned dossiers waiting for the clerk, oldest first; T shows every dossier instead.
 
-Covers capture could not confirm are listed before the rest, marked in words.
+Covers capture could not confirm are listed before the rest, marked in words. Each row
+shows the citizen's name (opened for the rows on screen only) and the return date;
+rows past their return date are marked and counted in the title.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from textual.binding import Binding, BindingType
 from edge.tui.i18n import N_, _, ngettext, number
 from edge.tui.queries import AllSource, WaitingSource
 from edge.tui.screens import columns
-from edge.tui.screens.base import DeskScreen
+from edge.tui.screens.base import DeskScreen, overdue_note
 from edge.tui.widgets.dossier_list import DossierList
 
 
@@ -31,16 +33,21 @@ class InboxScreen(DeskScreen):
         self.show_all = False
 
     def body(self) -> ComposeResult:
+        today = self.office.today
         yield DossierList(
             WaitingSource(self.office.store),
             [
                 columns.code(),
-                columns.received(),
-                columns.pages(),
-                columns.flags(),
-                columns.status(),
+                columns.name(),
+                columns.return_by(today),
+                columns.received(min_list_width=columns.WIDE),
+                columns.pages(min_list_width=columns.WIDE),
+                columns.flags(16),
+                columns.status(14, min_list_width=columns.WIDE),
             ],
             empty=_("No scanned dossier is waiting. New scans appear here by themselves."),
+            reveal=self.reveal_name,
+            marked=columns.overdue_test(today),
             id="list",
         )
 
@@ -51,16 +58,19 @@ class InboxScreen(DeskScreen):
     def _title(self) -> None:
         listing = self.query_one(DossierList)
         total = listing.total
-        if self.show_all:
-            self.set_title(_("All dossiers ({n})").format(n=number(total)))
-            return
-        title = _("Dossiers waiting for details ({n})").format(n=number(total))
         source = listing.source
-        reviews = source.reviews() if isinstance(source, WaitingSource) else 0
-        if reviews:
-            title += " · " + ngettext(
-                "{n} cover to check first", "{n} covers to check first", reviews
-            ).format(n=number(reviews))
+        if self.show_all:
+            title = _("All dossiers ({n})").format(n=number(total))
+        else:
+            title = _("Dossiers waiting for details ({n})").format(n=number(total))
+            reviews = source.reviews() if isinstance(source, WaitingSource) else 0
+            if reviews:
+                title += " · " + ngettext(
+                    "{n} cover to check first", "{n} covers to check first", reviews
+                ).format(n=number(reviews))
+        if isinstance(source, WaitingSource):
+            # the whole table (100,000 rows) is not counted on every redraw: its rows are marked
+            title += overdue_note(source.overdue(self.office.today()))
         self.set_title(title)
 
     def action_toggle_all(self) -> None:

@@ -5,24 +5,29 @@ it again (after an update fixed a reader, or a limit was raised). Discard
 needs a confirmation and is recorded in the audit log; the sealed original is
 kept until retention purges it.
 
+Enter opens a file as on every list: its name whole, when it came, why it could not be
+read and what to do, with R and X there too.
+
 Whoever can write to the scanner folder chose the names shown here: they appear
 only in ``Plain`` lines and list cells (never markup, control characters visible).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Footer
 
-from edge.desk import DeskError
+from edge.desk import DeskError, DeskReason
 from edge.tui.i18n import N_, _, local_time, number
 from edge.tui.messages import quarantine_label
 from edge.tui.queries import quarantine_rows
 from edge.tui.screens.base import DeskScreen
-from edge.tui.screens.dialogs import ConfirmDialog
+from edge.tui.screens.dialogs import ConfirmDialog, Dialog
 from edge.tui.widgets.common import Plain
 from edge.tui.widgets.dossier_list import Column, DossierList, ListSource
 
@@ -31,14 +36,10 @@ class QuarantineScreen(DeskScreen):
     nav = "quarantine"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "retry", N_("Retry"), show=False),
+        Binding("r", "retry", N_("Retry")),
         Binding("x", "discard", N_("Discard")),
         Binding("escape", "app.go('home')", N_("Back"), show=False),
     ]
-
-    DEFAULT_CSS = """
-    QuarantineScreen #why { height: 3; padding: 0 1; border-top: solid $primary-darken-2; }
-    """
 
     def body(self) -> ComposeResult:
         yield DossierList(
@@ -49,7 +50,6 @@ class QuarantineScreen(DeskScreen):
                 Column(_("When"), 11, lambda r: local_time(r["at"])),
             ],
             empty=_("No file is in quarantine."),
-            choose=_("Retry"),
             id="list",
         )
         yield Plain("", id="why")
@@ -71,8 +71,14 @@ class QuarantineScreen(DeskScreen):
         self.query_one("#why", Plain).update(quarantine_label(row["reason"]) if row else "")
 
     @on(DossierList.Chosen)
-    def _chosen(self) -> None:
-        self.action_retry()
+    def _chosen(self, event: DossierList.Chosen) -> None:
+        def act(answer: str | None) -> None:
+            if answer == "retry":
+                self.action_retry()
+            elif answer == "discard":
+                self.action_discard()
+
+        self.app.push_screen(QuarantinedFile(event.row), act)
 
     def action_retry(self) -> None:
         row = self.query_one(DossierList).current
@@ -80,7 +86,7 @@ class QuarantineScreen(DeskScreen):
             return
         inbox = self.office.inbox
         if inbox is None:
-            self.fail(DeskError("no_inbox"))
+            self.fail(DeskError(DeskReason.NO_INBOX))
             return
         try:
             path = self.desk.ledger.retry_quarantined(row["id"], inbox)
@@ -113,6 +119,35 @@ class QuarantineScreen(DeskScreen):
 
         question = _("Discard {name}? It will not become a dossier.").format(name=row["name"])
         self.app.push_screen(ConfirmDialog(question, _("Discard"), danger=True), confirmed)
+
+
+class QuarantinedFile(Dialog):
+    """One file in quarantine, opened: answers "retry", "discard" or None (Esc)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "answer('retry')", N_("Retry")),
+        Binding("x", "answer('discard')", N_("Discard")),
+        Binding("escape", "cancel", N_("Back"), key_display="Esc"),
+    ]
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        super().__init__()
+        self.row = row
+
+    def compose(self) -> ComposeResult:
+        row = self.row
+        with Vertical(classes="dialog"):
+            yield Plain(row["name"], classes="dialog-title", id="file-name")
+            yield Plain(
+                _("{size}, set aside {time}").format(
+                    size=_kb(row.get("bytes")), time=local_time(row["at"])
+                )
+            )
+            yield Plain(quarantine_label(row["reason"]), id="file-why")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(answer)
 
 
 def _kb(size: int | None) -> str:

@@ -1,4 +1,8 @@
-"""Results central says are ready: hand each one over and record who took it."""
+"""Results central says are ready: hand each one over and record who took it.
+
+Enter opens the dossier, as on every list; T hands the result under the cursor back.
+The nearest return date comes first; a row past it is marked and counted in the title.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from edge.desk import DeskError
 from edge.tui.i18n import N_, _, number
 from edge.tui.queries import ResultsSource
 from edge.tui.screens import columns
-from edge.tui.screens.base import DeskScreen
+from edge.tui.screens.base import DeskScreen, overdue_note
 from edge.tui.screens.dialogs import HandBackDialog
 from edge.tui.widgets.dossier_list import DossierList
 
@@ -21,16 +25,25 @@ class ResultsScreen(DeskScreen):
     nav = "results"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "open", N_("Open dossier")),
+        Binding("t", "hand_back", N_("Hand back")),
+        Binding("o", "open", N_("Open dossier"), show=False),
         Binding("escape", "app.go('home')", N_("Back"), show=False),
     ]
 
     def body(self) -> ComposeResult:
+        today = self.office.today
         yield DossierList(
             ResultsSource(self.office.store),
-            [columns.code(), columns.procedure(), columns.appointment(), columns.central()],
+            [
+                columns.code(),
+                columns.name(),
+                columns.procedure(),
+                columns.return_by(today),
+                columns.central(min_list_width=columns.WIDE),
+            ],
             empty=_("No result is waiting. Results appear here when central sends them."),
-            choose=_("Hand back"),
+            reveal=self.reveal_name,
+            marked=columns.overdue_test(today),
             id="list",
         )
 
@@ -39,8 +52,12 @@ class ResultsScreen(DeskScreen):
         self._title()
 
     def _title(self) -> None:
-        total = self.query_one(DossierList).total
-        self.set_title(_("Results to hand back ({n})").format(n=number(total)))
+        listing = self.query_one(DossierList)
+        title = _("Results to hand back ({n})").format(n=number(listing.total))
+        source = listing.source
+        if isinstance(source, ResultsSource):
+            title += overdue_note(source.overdue(self.office.today()))
+        self.set_title(title)
 
     def refresh_data(self) -> None:
         self.query_one(DossierList).reload()
@@ -48,7 +65,7 @@ class ResultsScreen(DeskScreen):
 
     @on(DossierList.Chosen)
     def _chosen(self) -> None:
-        self.action_hand_back()
+        self.action_open()
 
     def action_open(self) -> None:
         row = self.query_one(DossierList).current

@@ -3,6 +3,9 @@
 Names and numbers are found through the blind index (keyed hashes of their
 words), then the matching dossiers' names are opened to show and order them
 the Vietnamese way. Showing results is an audited view of personal data.
+
+Each result shows its return date, marked when overdue. The names found are dropped
+when the desk locks, and the search runs again once the clerk is back.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from textual.timer import Timer
 from textual.widgets import Input
 
 from edge.desk import SearchResult
-from edge.tui.i18n import N_, _, local_time, number
-from edge.tui.messages import status_label
-from edge.tui.screens.base import DeskScreen
-from edge.tui.screens.columns import code_cell
+from edge.tui.i18n import N_, _, number
+from edge.tui.messages import search_hint
+from edge.tui.queries import return_dates
+from edge.tui.screens import columns
+from edge.tui.screens.base import DeskScreen, overdue_note
 from edge.tui.widgets.common import Field
-from edge.tui.widgets.dossier_list import Column, DossierList, ListSource
+from edge.tui.widgets.dossier_list import DossierList, ListSource
 
 SEARCH_DELAY = 0.25
 LIMIT = 100
@@ -35,14 +39,11 @@ class SearchScreen(DeskScreen):
         Binding("escape", "back", N_("Back"), key_display="Esc"),
     ]
 
-    DEFAULT_CSS = """
-    SearchScreen #query { margin: 0 1; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self._timer: Timer | None = None
         self.result = SearchResult(0)
+        self._forgotten = False
 
     def body(self) -> ComposeResult:
         yield Field(
@@ -51,15 +52,18 @@ class SearchScreen(DeskScreen):
             compact=True,
             max_length=100,
         )
+        today = self.office.today
         yield DossierList(
             ListSource([]),
             [
-                Column(_("Citizen's name"), 0, lambda r: r["name"] or "—"),
-                Column(_("Dossier code"), 26, code_cell),
-                Column(_("Status"), 14, lambda r: status_label(r["status"])),
-                Column(_("Received"), 11, lambda r: local_time(r["received_at"])),
+                columns.name(),
+                columns.code(),
+                columns.return_by(today),
+                columns.status(14),
+                columns.received(min_list_width=columns.WIDE),
             ],
             empty=_("Type at least 2 characters; Enter searches at once."),
+            marked=columns.overdue_test(today),
             id="results",
         )
 
@@ -98,8 +102,10 @@ class SearchScreen(DeskScreen):
             self.say("")
             return
         self.result = self.desk.reader.find(query, LIMIT)
+        dates = return_dates(self.office.store, [f.dossier_id for f in self.result.rows])
         rows = [
             {
+                **dates.get(f.dossier_id, {}),
                 "id": f.dossier_id,
                 "code": f.code,
                 "status": f.status,
@@ -112,14 +118,32 @@ class SearchScreen(DeskScreen):
         results.set_source(ListSource(rows))
         if rows:
             self.desk.ledger.searched([f.dossier_id for f in self.result.rows], self.result.total)
+        today = self.office.today()
+        late = overdue_note(sum(columns.is_overdue(row, today) for row in rows))
         if self.result.truncated:
             self.say(
                 _("{total} found; the newest {n} are shown. Type more to narrow.").format(
                     total=number(self.result.total), n=number(len(rows))
                 )
+                + late
             )
-        else:
-            self.say(_("{n} found.").format(n=number(self.result.total)))
+        elif rows or not self.result.hint:
+            self.say(_("{n} found.").format(n=number(self.result.total)) + late)
+        if self.result.hint:
+            self.say(search_hint(self.result.hint))
+
+    def forget(self) -> None:
+        """The names found go with the lock; ``refresh_data`` after sign-in searches again."""
+        self.result = SearchResult(0)
+        self.query_one(DossierList).set_source(ListSource([]))
+        self._forgotten = True
+
+    def refresh_data(self) -> None:
+        # not on every change of the database: each search is an audited event, which
+        # is itself a change
+        if self._forgotten:
+            self._forgotten = False
+            self.search()
 
     @on(DossierList.Chosen)
     def _open(self, event: DossierList.Chosen) -> None:

@@ -4,6 +4,10 @@ The user name is focused first; Tab goes to the password; Enter signs in.
 Checking a password takes a deliberate moment (scrypt), then the office key
 is unwrapped into memory. Wrong passwords cost growing delays, then a lockout,
 kept in the database so a restart does not reset them.
+
+Ctrl+Q does not leave these screens: on the box's console the UI is all there is,
+and a program that quits leaves the counter with a shell prompt. The app signs out
+with it once a clerk is signed in.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from edge import __version__
 from edge.desk import DeskError
-from edge.tui.i18n import N_, _
+from edge.tui.i18n import _
 from edge.tui.messages import explain
 from edge.tui.widgets.common import Field, Plain, StatusLine, translate_bindings
 
@@ -29,25 +33,13 @@ if TYPE_CHECKING:
 
 class SignInScreen(Screen[Any]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "app.quit", N_("Quit")),
+        Binding("ctrl+q", "stay", show=False),
         # Priority, so Tab moves focus before the next keys are delivered: typed in one
         # burst (a password manager's auto-type, a fast typist over SSH), "lan<Tab>pass"
         # would otherwise land whole in the user-name field.
         Binding("tab", "app.focus_next", show=False, priority=True),
         Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
-
-    DEFAULT_CSS = """
-    SignInScreen { align: center middle; }
-    SignInScreen #box {
-        width: 56; height: auto; border: round $primary; padding: 0 2;
-        background: $surface;
-    }
-    SignInScreen #heading { text-style: bold; width: 100%; content-align: center middle; }
-    SignInScreen #office { color: $text-muted; width: 100%; content-align: center middle; }
-    SignInScreen Label { margin-top: 1; }
-    SignInScreen StatusLine { height: auto; min-height: 1; margin-top: 1; padding: 0; }
-    """
 
     def __init__(self, *, locked_by: str | None = None) -> None:
         super().__init__()
@@ -85,6 +77,9 @@ class SignInScreen(Screen[Any]):
         target = "#password" if self.locked_by else "#user"
         self.query_one(target, Input).focus()
 
+    def action_stay(self) -> None:
+        self.notify(_("This screen stays open: sign in to work."))
+
     @on(Input.Submitted, "#user")
     def _to_password(self) -> None:
         self.query_one("#password", Input).focus()
@@ -120,14 +115,9 @@ class ChangePasswordScreen(Screen[Any]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "app.quit", N_("Sign out")),
         Binding("tab", "app.focus_next", show=False, priority=True),
         Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
-
-    DEFAULT_CSS = SignInScreen.DEFAULT_CSS.replace("SignInScreen", "ChangePasswordScreen") + (
-        "ChangePasswordScreen #advice { color: $text-muted; margin-top: 1; }"
-    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -14,13 +14,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual.content import Content
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.visual import VisualType
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from edge.printable import printable
 from edge.tui.i18n import N_, _
@@ -195,3 +198,42 @@ class StatusLine(Plain):
     def say(self, message: str, kind: str = "info") -> None:
         self.set_classes(f"-{kind}")
         self.update(message)
+
+
+class DeskFooter(Footer):
+    """The key hints of a desk screen, in one line that fits the terminal.
+
+    The screen's own keys and F1 (which lists every key) come first; hints for keys that
+    work everywhere and are also in the help (``optional``, e.g. Ctrl+L) are left out,
+    last first, when the line would be cut off at the right edge, as "^l Khóa" was at
+    80 columns.
+    """
+
+    def __init__(self, *, optional: tuple[str, ...] = ()) -> None:
+        super().__init__(compact=True, show_command_palette=False)
+        self.optional = optional
+        self._width = 0
+
+    def compose(self) -> ComposeResult:
+        keys = list(super().compose())
+        self._width = room = self.app.size.width
+        while hint_width(keys) > room:
+            spare = [k for k in keys if isinstance(k, FooterKey) and k.action in self.optional]
+            if not spare:
+                break
+            keys.remove(spare[-1])
+        yield from keys
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.app.size.width != self._width:
+            self.refresh(recompose=True)
+
+
+def hint_width(keys: list[Any]) -> int:
+    """Cells the compact footer takes for these hints: "key description", a space between."""
+    widths = [
+        cell_len(k.key_display) + (1 + cell_len(k.description) if k.description else 0)
+        for k in keys
+        if isinstance(k, FooterKey)
+    ]
+    return sum(widths) + max(0, len(widths) - 1)

@@ -8,13 +8,21 @@ row object for every dossier first.
 Cells are written to the terminal as segments, never parsed as markup; what they hold
 (file names, codes read from paper, citizens' names) is outside text, so each goes
 through ``edge.printable`` first.
+
+Sealed values (the citizen's name) are opened by the screen's ``reveal`` hook only for
+a row about to be drawn, and kept only in the in-memory block of rows: a list of
+100,000 dossiers opens the twenty on screen, not the table. ``forget`` drops them when
+the desk locks.
+
+Columns that matter less say the narrowest list they are shown in, so the same list
+keeps its essential columns whole at 80 columns and shows more on a wider terminal.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from rich.cells import cell_len, set_cell_size
@@ -55,9 +63,15 @@ class ListSource:
 class Column:
     title: str
     width: int
-    """Cells; 0 makes the column take what the others leave."""
+    """Cells; 0 makes the column take what the others leave (shared when several do)."""
     cell: Callable[[dict[str, Any]], str]
     align: str = "left"
+    min_list_width: int = 0
+    """Left out of a list narrower than this many cells."""
+
+
+REVEALED = "_revealed"
+"""Set in a row once ``reveal`` added its sealed values (kept with the row's block)."""
 
 
 class DossierList(ScrollView, can_focus=True):
@@ -80,6 +94,7 @@ class DossierList(ScrollView, can_focus=True):
         "dossier-list--header",
         "dossier-list--cursor",
         "dossier-list--empty",
+        "dossier-list--marked",
     }
 
     DEFAULT_CSS = """
@@ -91,6 +106,8 @@ class DossierList(ScrollView, can_focus=True):
         text-style: bold;
     }
     DossierList > .dossier-list--empty { color: $text-muted; text-style: italic; }
+    DossierList > .dossier-list--marked { color: $text-error; text-style: bold; }
+    DossierList:ansi > .dossier-list--marked { color: ansi_bright_red; text-style: bold; }
     """
 
     cursor: reactive[int] = reactive(0, repaint=False)
@@ -113,19 +130,20 @@ class DossierList(ScrollView, can_focus=True):
         columns: list[Column],
         *,
         empty: str = "",
-        choose: str | None = None,
+        reveal: Callable[[dict[str, Any]], None] | None = None,
+        marked: Callable[[dict[str, Any]], bool] | None = None,
         id: str | None = None,
     ) -> None:
+        """``reveal`` adds a row's sealed values just before it is first drawn; ``marked``
+        rows (overdue) are drawn bold in the warning colour: the screen puts a mark or a
+        word in a cell too, so the 16 colours of the box's console lose nothing."""
         super().__init__(id=id)
         translate_bindings(self)
-        if choose is not None:
-            enter = self._bindings.key_to_bindings["enter"]
-            self._bindings.key_to_bindings["enter"] = [
-                replace(b, description=choose) for b in enter
-            ]
         self.source = source
         self.columns = columns
         self.empty = empty
+        self.reveal = reveal
+        self.marked = marked
         self.total = 0
         self._blocks: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
 
@@ -150,6 +168,11 @@ class DossierList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.Highlighted(self, self.row(self.cursor)))
 
+    def forget(self) -> None:
+        """Drop every fetched row with what ``reveal`` opened (the desk is locking)."""
+        self._blocks.clear()
+        self.refresh()
+
     def row(self, index: int) -> dict[str, Any] | None:
         if not 0 <= index < self.total:
             return None
@@ -170,14 +193,19 @@ class DossierList(ScrollView, can_focus=True):
 
     # drawing
 
-    def _widths(self, width: int) -> list[int]:
-        fixed = sum(c.width for c in self.columns if c.width) + len(self.columns)
-        flex = max(4, width - fixed)
-        return [c.width or flex for c in self.columns]
+    def shown_columns(self, width: int | None = None) -> list[Column]:
+        width = self.size.width if width is None else width
+        return [c for c in self.columns if width >= c.min_list_width]
 
-    def _line(self, cells: list[str], width: int) -> str:
+    def _widths(self, columns: list[Column], width: int) -> list[int]:
+        fixed = sum(c.width for c in columns if c.width) + len(columns)
+        flexible = sum(1 for c in columns if not c.width) or 1
+        flex = max(4, (width - fixed) // flexible)
+        return [c.width or flex for c in columns]
+
+    def _line(self, columns: list[Column], cells: list[str], width: int) -> str:
         parts = []
-        for column, size, cell in zip(self.columns, self._widths(width), cells, strict=True):
+        for column, size, cell in zip(columns, self._widths(columns, width), cells, strict=True):
             value = printable(cell)
             if cell_len(value) > size:
                 value = set_cell_size(value, max(0, size - 1)) + "…"
@@ -187,9 +215,10 @@ class DossierList(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        columns = self.shown_columns(width)
         if y == 0:
             style = self.get_component_rich_style("dossier-list--header")
-            text = self._line([c.title for c in self.columns], width)
+            text = self._line(columns, [c.title for c in columns], width)
             return Strip([Segment(text, style)], width)
         index = self.scroll_offset.y + y - 1
         base = self.rich_style
@@ -202,10 +231,15 @@ class DossierList(ScrollView, can_focus=True):
         row = self.row(index)
         if row is None:
             return Strip.blank(width, base)
-        text = self._line([c.cell(row) for c in self.columns], width)
+        if self.reveal is not None and not row.get(REVEALED):
+            self.reveal(row)
+            row[REVEALED] = True
+        text = self._line(columns, [c.cell(row) for c in columns], width)
         style = base
+        if self.marked is not None and self.marked(row):
+            style += self.get_component_rich_style("dossier-list--marked")
         if index == self.cursor:
-            style = base + self.get_component_rich_style("dossier-list--cursor")
+            style += self.get_component_rich_style("dossier-list--cursor")
         return Strip([Segment(text, style)], width)
 
     def on_resize(self, event: events.Resize) -> None:
