@@ -31,6 +31,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,6 +186,25 @@ def _status_kb(text: str, key: str) -> int:
     return int(line.split()[1])
 
 
+def _capture_once(
+    state: Path, inbox: Path, tmp_path: Path, env: dict[str, str], *, limit: bool = False
+) -> tuple[dict[str, Any], int]:
+    """``edge capture --once --json`` as a child process: its report and its peak RSS in kB
+    (under the address-space limit with ``limit``)."""
+    status = tmp_path / "status"
+    args = ["--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0"]
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT_PEAK, str(status), "capture", *args],
+        capture_output=True,
+        env=env,
+        timeout=300,
+        check=False,
+        preexec_fn=_limit_address_space if limit else None,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return json.loads(result.stdout), _status_kb(status.read_text(), "VmHWM")
+
+
 def test_capture_quarantines_memory_bombs_and_captures_the_rest_in_300_mb(
     state: Path, inbox: Path, tmp_path: Path, edge_env: dict[str, str], bombs: dict[str, bytes]
 ) -> None:
@@ -194,18 +214,7 @@ def test_capture_quarantines_memory_bombs_and_captures_the_rest_in_300_mb(
     job = samples.write_job(tmp_path / "scans", [DossierSpec(CODE, 2)], "jpeg", seed=16)
     for path in job.paths:
         shutil.copy(path, inbox / f"z-{path.name}")
-    status = tmp_path / "status"
-    args = ["--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0"]
-    result = subprocess.run(
-        [sys.executable, "-c", _REPORT_PEAK, str(status), "capture", *args],
-        capture_output=True,
-        env=edge_env,
-        timeout=300,
-        check=False,
-        preexec_fn=_limit_address_space,
-    )
-    assert result.returncode == 0, result.stderr.decode()[-3000:]
-    report = json.loads(result.stdout)
+    report, peak_kb = _capture_once(state, inbox, tmp_path, edge_env, limit=True)
     assert report["failed"] == []
     assert report["pages"] == len(job.paths), report
     quarantined = {q["file"]: q for q in report["quarantined"]}
@@ -214,7 +223,6 @@ def test_capture_quarantines_memory_bombs_and_captures_the_rest_in_300_mb(
         assert entry["reason"] == "too_big_to_decode", entry
         assert "\n" not in entry["message"] and "300 dpi" in entry["message"], entry
     assert os.listdir(inbox) == []  # nothing left behind
-    peak_kb = _status_kb(status.read_text(), "VmHWM")
     assert peak_kb < PEAK_LIMIT_KB, f"peak RSS {peak_kb // 1024} MB"
 
 
@@ -234,20 +242,9 @@ def test_600_dpi_colour_scans_in_every_format_are_captured_in_300_mb(
     raw_size = (inbox / "3-raw.tif").stat().st_size
     del text
     assert raw_size > 90 * 2**20
-    status = tmp_path / "status"
-    args = ["--state", str(state), "--inbox", str(inbox), "--once", "--json", "--settle", "0"]
-    result = subprocess.run(
-        [sys.executable, "-c", _REPORT_PEAK, str(status), "capture", *args],
-        capture_output=True,
-        env=edge_env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()[-3000:]
-    report = json.loads(result.stdout)
+    report, peak_kb = _capture_once(state, inbox, tmp_path, edge_env)
     assert (report["pages"], report["quarantined"], report["uncertain"]) == (4, [], []), report
     assert report["dossiers"][0] == CODE, report  # the thin Code 128 read and confirmed
-    peak_kb = _status_kb(status.read_text(), "VmHWM")
     assert peak_kb < PEAK_LIMIT_KB, f"peak RSS {peak_kb // 1024} MB"
     with sqlite3.connect(state / "edge.db") as db:
         stored = [size for (size,) in db.execute("SELECT bytes FROM pages ORDER BY position")]
