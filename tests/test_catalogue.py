@@ -320,3 +320,25 @@ def test_regional_it_checks_a_file_before_publishing(
     assert main(["procedures", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"{bad}: procedures entry 2 (1.004222): days must be a whole number from 0 to 365"
+
+
+def test_regional_it_cannot_publish_a_catalogue_a_box_would_refuse(tmp_path: Path) -> None:
+    """``edge admin reference`` checks the procedure catalogue and the holiday calendar as
+    every box will, before anything is signed."""
+    from edge.cli import main
+
+    repo = tmp_path / "repo"
+    assert main(["admin", "init", "--repo", str(repo)]) == 0
+    bad = tmp_path / "procedures.json"
+    bad.write_text(json.dumps({"version": "x", "procedures": [{"code": "1.001193"}]}), "utf-8")
+    args = ["admin", "reference", "--repo", str(repo), "--file", str(bad)]
+    assert main([*args, "--name", "procedures"]) == 2
+    assert not list(repo.rglob("reference.json"))  # nothing was signed
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text(json.dumps({"holidays": ["31/02/2026"]}), "utf-8")
+    args = ["admin", "reference", "--repo", str(repo), "--file", str(holidays)]
+    assert main([*args, "--name", "holidays"]) == 2
+    good = tmp_path / "shipped.json"
+    good.write_bytes((Path(catalogue.__file__).parent / "procedures.json").read_bytes())
+    args = ["admin", "reference", "--repo", str(repo), "--file", str(good)]
+    assert main([*args, "--name", "procedures"]) == 0

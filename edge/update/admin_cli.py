@@ -81,11 +81,27 @@ def cmd_admin_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_reference(name: str, data: Any, source: str) -> None:
+    """The procedure catalogue and the holiday calendar are checked as every box will check
+    them, before anything is signed: a set a box would refuse must not reach the fleet."""
+    from edge.catalogue import CatalogueError, parse
+    from edge.desk.appointment import Calendar
+
+    try:
+        if name == "procedures":
+            parse(data)
+        elif name == "holidays":
+            Calendar.from_data(data)
+    except (CatalogueError, ValueError) as exc:
+        raise UpdateError(f"{source} is not a usable {name} set, nothing published: {exc}") from exc
+
+
 def cmd_admin_reference(args: argparse.Namespace) -> int:
     try:
         data = json.loads(Path(args.file).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise UpdateError(f"cannot read JSON from {args.file} ({exc})") from exc
+    _check_reference(args.name, data, args.file)
     path = _repo(args).set_reference(args.name, data, office=args.office)
     print(f"reference data {args.name!r} published as {path}")
     return 0
