@@ -45,7 +45,14 @@ class FixedConfirmer(barcodes.Confirmer):
         self.found = found
         self.asked = 0
 
-    def reads(self, full, box, enough=None):  # type: ignore[no-untyped-def]
+    def reads(  # type: ignore[override]
+        self,
+        full: object,
+        box: object,
+        enough: object = None,
+        *,
+        scale: int = 1,
+    ) -> list[tuple[str, Symbol]]:
         self.asked += 1
         return list(self.found)
 
