@@ -316,23 +316,41 @@ def _json_file(path: Path) -> Any | None:
     return json.loads(path.read_text("utf-8")) if path.is_file() else None
 
 
-def load(state: Path | None = None, store: Store | None = None) -> Catalogue:
-    """The catalogue regional IT published when it checks, else a hand-set file, else the sample."""
+def _first_usable(
+    name: str,
+    shipped: Path,
+    state: Path | None,
+    store: Store | None,
+    parse_set: Callable[[Any], T],
+    what: str,
+) -> tuple[T, str, str]:
+    """The first source whose set checks, its name, and why a better one was passed over.
+
+    A published set a box would refuse is not used (the next source stands in) and the
+    reason is logged once; only the shipped sample failing is an error, a defect of the
+    release itself.
+    """
     problem = ""
-    for source, read in _sources("procedures", SHIPPED, state, store):
+    for source, read in _sources(name, shipped, state, store):
         try:
             data = read()
             if data is None:
                 continue
-            version, procedures = parse(data)
+            return parse_set(data), source, problem
         except (OSError, ValueError) as exc:
             if source == "sample":
                 raise
-            problem = problem or f"{source} catalogue not used: {exc}"
+            problem = problem or f"{source} {what} not used: {exc}"
             log.warning("%s", problem)
-            continue
-        return Catalogue(version, procedures, source, problem)
     raise AssertionError("the shipped sample is always a source")
+
+
+def load(state: Path | None = None, store: Store | None = None) -> Catalogue:
+    """The catalogue regional IT published when it checks, else a hand-set file, else the sample."""
+    (version, procedures), source, problem = _first_usable(
+        "procedures", SHIPPED, state, store, parse, "catalogue"
+    )
+    return Catalogue(version, procedures, source, problem)
 
 
 @dataclass(frozen=True)
@@ -344,21 +362,10 @@ class LoadedCalendar:
 
 def load_calendar(state: Path | None = None, store: Store | None = None) -> LoadedCalendar:
     """The holiday calendar and working hours, from the same sources as the catalogue."""
-    problem = ""
-    for source, read in _sources("holidays", SHIPPED_HOLIDAYS, state, store):
-        try:
-            data = read()
-            if data is None:
-                continue
-            calendar = Calendar.from_data(data)
-        except (OSError, ValueError) as exc:
-            if source == "sample":
-                raise
-            problem = problem or f"{source} holidays not used: {exc}"
-            log.warning("%s", problem)
-            continue
-        return LoadedCalendar(calendar, source, problem)
-    raise AssertionError("the shipped sample is always a source")
+    calendar, source, problem = _first_usable(
+        "holidays", SHIPPED_HOLIDAYS, state, store, Calendar.from_data, "holidays"
+    )
+    return LoadedCalendar(calendar, source, problem)
 
 
 __all__ = [

@@ -128,7 +128,7 @@ def _appointment(code: str, value: object) -> str | None:
         if isinstance(value, str):
             return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        pass
+        pass  # not a date after all: reported below like any other value
     log.warning("downlink return date for %s ignored: %r is not a date", code, value)
     return None
 
