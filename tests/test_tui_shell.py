@@ -23,6 +23,7 @@ from edge import samples
 from edge.daemon import Daemon
 from edge.tui.app import EdgeApp
 from edge.tui.office import capture_heartbeat
+from edge.tui.queries import last_seq
 from edge.tui.screens.dialogs import ConfirmDialog
 from edge.tui.screens.dossier import DossierScreen
 from edge.tui.screens.help import HelpScreen
@@ -336,6 +337,30 @@ async def test_a_toast_says_how_many_dossiers_a_scan_brought(desk: Desk) -> None
         await wait_until(pilot, lambda: any("quet-moi" in s for s in said))
         assert "2 hồ sơ mới từ quet-moi.pdf" in said
         assert isinstance(app.screen, InboxScreen)
+    app.office.close()
+
+
+async def test_a_locked_desk_names_no_scanned_file(desk: Desk) -> None:
+    """File names can name citizens: while the desk is locked, scans bring no toast."""
+    said: list[str] = []
+    app = make_app(desk, refresh_seconds=0.1)
+    app.notify = lambda message, **kwargs: said.append(message)  # type: ignore[method-assign]
+    code = samples.sample_codes(13, 98)[-1]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        app.lock("manual")
+        await pilot.pause()
+        samples.write_job(
+            desk.inbox, [samples.DossierSpec(code, 1)], "pdf", dpi=200, seed=98, name="nguyen-van-a"
+        )
+        daemon = Daemon(desk.state, desk.inbox, {"settle_seconds": 0.0})
+        try:
+            daemon.run_once()
+        finally:
+            daemon.close()
+        seq = last_seq(app.office.store)
+        await wait_until(pilot, lambda: app.seen_seq == seq)
+        assert not any("nguyen-van-a" in s for s in said)
     app.office.close()
 
 

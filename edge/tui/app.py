@@ -182,7 +182,9 @@ class EdgeApp(App[None]):
             self.check_capture(now)
         seq = last_seq(self.office.store)
         if seq != self.seen_seq:
-            self.announce_scans(self.seen_seq)
+            if self.office.unlocked is not None:
+                # file names can name citizens: nobody at a locked counter reads them
+                self.announce_scans(self.seen_seq)
             self.seen_seq = seq
             self.data_changed()
 
