@@ -135,22 +135,23 @@ def bands(data: bytes, png: Layout, rows: int) -> Iterator[tuple[int, Image.Imag
     stride = png.row_bytes + 1
     inflater = zlib.decompressobj()
     idat = (payload for kind, payload, _ in _chunks(data) if kind == b"IDAT")
-    pending = b""
     above = b""
     for top in range(0, png.height, rows):
         count = min(rows, png.height - top)
         want = count * stride
-        while len(pending) < want:
-            if inflater.unconsumed_tail:
-                pending += inflater.decompress(inflater.unconsumed_tail, want - len(pending))
-                continue
-            payload = next(idat, None)
-            if payload is None:
+        # the row above, unfiltered, for the first row's filter; then exactly ``want``
+        # bytes of this band's scanlines, inflated a piece at a time and joined once
+        parts = [b"\x00" + above] if above else []
+        have = 0
+        while have < want:
+            source = inflater.unconsumed_tail or next(idat, None)
+            if source is None:
                 raise OSError(f"image file is truncated (PNG pixel data ends at row {top})")
-            pending += inflater.decompress(payload, want - len(pending))
-        scanlines, pending = pending[:want], pending[want:]
-        if above:
-            scanlines = b"\x00" + above + scanlines
+            piece = inflater.decompress(source, want - have)
+            parts.append(piece)
+            have += len(piece)
+        scanlines = b"".join(parts)
+        del parts
         decoded = PngImagePlugin.PngImageFile(
             io.BytesIO(_band_png(png, count + bool(above), scanlines))
         )
