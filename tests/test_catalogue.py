@@ -133,6 +133,7 @@ GOOD = {"code": "1.001193", "name": "Đăng ký khai sinh"}
         ({**GOOD, "channels": {"2": {}}}, "channel 2 must give"),
         ({**GOOD, "channels": {"2": {"time": {"unit": "x"}}}}, "channels.2.time: unit"),
         ({**GOOD, "agency": "UBND\x1b[31m cấp xã"}, "agency must be one line"),
+        ({**GOOD, "name": "Khai sinh\x9b2J"}, "name must be one line"),  # C1 CSI
         ({**GOOD, "agency": 5}, "agency must be text"),
         ({**GOOD, "fees": {}}, "unknown keys fees"),
         ("1.001193", r"procedures entry 1 must be an object"),

@@ -280,8 +280,9 @@ def _text(data: dict[str, Any], key: str, *, required: bool = False) -> str:
     value = text.nfc(value)
     if required and not value:
         raise ValueError(f"{key} is missing")
-    if len(value) > MAX_TEXT or any(ch < " " for ch in value):
-        raise ValueError(f"{key} must be one line of at most {MAX_TEXT} characters")
+    # not only C0: a C1 CSI (U+009B) or DEL would act on the box's 8-bit console
+    if len(value) > MAX_TEXT or not value.isprintable():
+        raise ValueError(f"{key} must be one line of printable text, at most {MAX_TEXT} characters")
     return value
 
 
