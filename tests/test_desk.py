@@ -393,6 +393,15 @@ def test_every_problem_of_the_form_is_listed_at_once() -> None:
     assert missing_fields({"code": "X", "full_name": " "}) == ["procedure", "full_name", "cccd"]
 
 
+def test_an_address_is_kept_on_one_line_and_a_runaway_one_refused() -> None:
+    typed = {"address": "  Thôn Đông,\n xã  Hoà Bình,   tỉnh Phú Thọ "}
+    assert clean_details(typed, today=TODAY).address == "Thôn Đông, xã Hoà Bình, tỉnh Phú Thọ"
+    assert clean_details(typed, today=TODAY).personal()["address"].startswith("Thôn")
+    with pytest.raises(DeskError) as err:
+        clean_details({"address": "Thôn " * 50}, today=TODAY)
+    assert (err.value.reason, err.value.field) == ("address_too_long", "address")
+
+
 def test_a_year_of_birth_in_the_future_is_not_called_a_digit_problem() -> None:
     with pytest.raises(DeskError) as err:
         clean_details({"birth_year": "2031"}, today=TODAY)

@@ -360,12 +360,13 @@ async def test_the_id_card_on_a_page_fills_the_form_with_one_key(desk: Desk) -> 
         assert app.focused is screen.query_one("#full_name", Input)
         await pilot.press("f3")
         await pilot.pause()
-        filled = ("full_name", "cccd", "birth_year")
+        filled = ("full_name", "cccd", "birth_year", "address")
         values = {n: screen.query_one(f"#{n}", Input).value for n in filled}
         assert values == {
             "full_name": person.full_name,
             "cccd": person.cccd,
             "birth_year": str(person.birth_date.year),
+            "address": person.address,
         }
         assert status(app).startswith("Đã điền từ CCCD.")
         # the clerk can still edit; nothing is saved until Ctrl+S
@@ -380,6 +381,10 @@ async def test_the_id_card_on_a_page_fills_the_form_with_one_key(desk: Desk) -> 
     fields = reader.fields(dossier)
     store.close()
     assert (fields["full_name"], fields["cccd"]) == (person.full_name, person.cccd)
+    # the permanent address is sealed with the other details, never in plaintext
+    assert fields["address"] == person.address
+    stored = [p.read_bytes() for p in desk.state.glob("edge.db*")]
+    assert stored and not any(person.address.encode() in data for data in stored)
 
 
 async def test_an_odd_id_card_is_offered_with_its_warnings_in_words(desk: Desk) -> None:

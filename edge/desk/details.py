@@ -17,6 +17,8 @@ from edge.domain import CccdError, Channel, is_procedure_code, validate_cccd
 
 MAX_NOTE = 500
 MAX_NAME = 100
+MAX_ADDRESS = 200
+"""Longer than any Vietnamese permanent address on an ID card (about 120 characters)."""
 MIN_BIRTH_YEAR = 1900
 
 _PHONE = re.compile(r"0[0-9]{9,10}")
@@ -58,6 +60,8 @@ class Details:
     note: str = ""
     channel: int = Channel.TRUC_TIEP
     """How the dossier reached the desk (1 in person, 2 online, 3 public postal service)."""
+    address: str = ""
+    """The permanent address, as the ID card prints it or the citizen says it."""
 
     def personal(self) -> dict[str, str]:
         return {
@@ -65,6 +69,7 @@ class Details:
             "cccd": self.cccd,
             "birth_year": self.birth_year,
             "phone": self.phone,
+            "address": self.address,
             "note": self.note,
         }
 
@@ -154,6 +159,9 @@ def check_details(
             appointment = day.isoformat()
             if day < today and appointment != saved_appointment:
                 problems.append(DeskError(DeskReason.DATE_PAST, field="appointment"))
+    address = " ".join(values.get("address", "").split())
+    if len(address) > MAX_ADDRESS:
+        problems.append(DeskError(DeskReason.ADDRESS_TOO_LONG, field="address", limit=MAX_ADDRESS))
     note = values.get("note", "")
     if len(note) > MAX_NOTE:
         problems.append(DeskError(DeskReason.NOTE_TOO_LONG, field="note", limit=MAX_NOTE))
@@ -161,7 +169,8 @@ def check_details(
     if channel is None:
         problems.append(DeskError(DeskReason.CHANNEL_INVALID, field="channel"))
     channel = channel or Channel.TRUC_TIEP
-    return Details(procedure, name, cccd, birth_year, phone, appointment, note, channel), problems
+    details = Details(procedure, name, cccd, birth_year, phone, appointment, note, channel, address)
+    return details, problems
 
 
 def parse_channel(value: str | int) -> Channel | None:

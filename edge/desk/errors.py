@@ -11,6 +11,7 @@ class DeskReason(StrEnum):
     raised instead of reaching the clerk as "Something went wrong". Each has the clerk's
     sentence in edge/tui/messages.py, in both catalogues (tests/test_reasons.py)."""
 
+    ADDRESS_TOO_LONG = "address_too_long"
     ALREADY_COMPLETE = "already_complete"
     ALREADY_HANDED_BACK = "already_handed_back"
     ALREADY_HANDED_OVER = "already_handed_over"

@@ -77,6 +77,7 @@ FORM_FIELDS = (
     "cccd",
     "birth_year",
     "phone",
+    "address",
     "channel",
     "appointment",
     "note",
@@ -968,7 +969,15 @@ class DossierScreen(DeskScreen):
         self.app.notify(printable(message), markup=False, timeout=6)
 
 
-_MAX = {"note": 500, "full_name": 100, "cccd": 20, "phone": 20, "birth_year": 4, "appointment": 10}
+_MAX = {
+    "note": 500,
+    "full_name": 100,
+    "cccd": 20,
+    "phone": 20,
+    "birth_year": 4,
+    "appointment": 10,
+    "address": 200,
+}
 
 
 def _channel_field() -> Field:

@@ -249,9 +249,12 @@ def card_text(found: CardFound) -> Text:
 
 
 def card_values(card: IdCard) -> dict[str, str]:
-    """The form's fields an ID card fills (the form has no address field)."""
-    return {
+    """The form's fields an ID card fills."""
+    values = {
         "full_name": safe_text(card.full_name, 100),
         "cccd": card.number,
         "birth_year": f"{card.birth_date.year:04d}",
     }
+    if card.address:
+        values["address"] = safe_text(card.address, 200)
+    return values
