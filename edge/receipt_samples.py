@@ -309,6 +309,15 @@ def _classes() -> tuple[VariationClass, ...]:
         VariationClass(f"content-{kind.replace('_', '-')}", _STEADY, (kind,), why=why)
         for kind, why in _CONTENT_CLASSES
     ]
+    # Added after the first table: classes go last, so every earlier class keeps its seeds.
+    out.append(
+        VariationClass(
+            "datamatrix-0.30mm-faint",
+            replace(dm, faint=0.5),
+            why="a tired cartridge: the symbol's steps too faint for the texture probe's "
+            "threshold until it scaled with the page's contrast",
+        )
+    )
     return tuple(out)
 
 
@@ -1207,7 +1216,8 @@ def write_receipt_job(
 
     Pages are written into a hidden folder that is renamed into place when complete, as a
     scanner's batch is, so a watching capture never sees half a job. Content pages use the
-    job's resolution, JPEG quality and colour; covers follow `variant` (or their own).
+    job's resolution, JPEG quality, colour and toner (a tired cartridge fades the whole job,
+    so faint text must stay text); covers follow `variant` (or their own).
     """
     base = variant or CoverVariant()
     target = Path(inbox) / job
@@ -1234,6 +1244,8 @@ def write_receipt_job(
                 colour=base.colour,
                 dossier_code=dossier.code,
             )
+            if base.faint < 1.0:
+                image = _faded(image, base.faint, random.Random(page_seed + offset))
             pages.append((image, base.dpi, base.quality))
         for image, dpi, quality in pages:
             number += 1

@@ -29,6 +29,7 @@ from edge.capture.barcodes import (
     BarTextureProbe,
     Decoder,
     DecoderChain,
+    MatrixTextureProbe,
     Scan,
     Symbol,
     Tier,
@@ -37,6 +38,7 @@ from edge.capture.barcodes import (
     ZxingDecoder,
     confirm,
     default_chain,
+    edge_for,
     read_page,
     read_symbols,
     read_symbols_naive,
@@ -357,6 +359,24 @@ def test_bar_texture_probe_sees_fine_code128_at_half_scale_and_not_text(
     assert probe.scan(Image.new("L", (20, 20), 255)) == Scan((), 0)
 
 
+def test_the_probes_threshold_follows_a_faint_page_and_faint_text_stays_text() -> None:
+    """A tired cartridge prints the whole job at 40-60% of its strength: the probes look for
+    steps in proportion to the page's own ink, so a faint symbol still shows its texture and
+    faint text, in the same proportion, still shows none."""
+    text = samples.text_page(3, DPI).convert("L")
+    half = np.asarray(text.reduce(2))
+    assert edge_for(40, half) == 40
+    assert edge_for(40, np.full((400, 400), 250, np.uint8)) == 40  # no ink: nothing to scale
+    for strength in (0.6, 0.4, 0.3):
+        faint = rs._faded(text, strength, random.Random(7)).reduce(2)
+        pixels = np.asarray(faint)
+        edge = edge_for(40, pixels)
+        assert 12 <= edge < 40 - 10 * (strength < 0.5)
+        scan = BarTextureProbe(Canned("blind")).scan(faint)
+        assert (scan.suspects, scan.bars) == (0, 0)
+        assert MatrixTextureProbe(Canned("blind")).scan(faint).suspects == 0
+
+
 def test_bar_texture_is_explained_only_by_a_1d_symbol(page: Image.Image) -> None:
     half = with_symbol(page, code128_symbol(), BOTTOM_LEFT).convert("L").reduce(2)
     assert BarTextureProbe(Canned("reads", (CODE128,))).scan(half) == Scan((CODE128,), 0)
@@ -396,6 +416,9 @@ _PASSED_OVER = [
     ("datamatrix-0.30mm-rot90", 5),
     ("datamatrix-0.30mm-rot180", 6),
     ("datamatrix-0.30mm-rot270", 2),
+    # a Data Matrix from a tired cartridge: its steps under the probes' fixed edge threshold
+    ("datamatrix-0.30mm-faint", 3),
+    ("datamatrix-0.30mm-faint", 6),
 ]
 
 

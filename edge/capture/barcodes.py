@@ -274,6 +274,51 @@ def _grey_pixels(image: Image.Image) -> np.ndarray:
     return pixels
 
 
+REFERENCE_CONTRAST: Final = 200
+"""Paper level minus ink level on a well-printed half-scale page (205-227 measured on
+bench/covers.py's pages): the contrast the texture probes' edge thresholds were set for."""
+
+MIN_CONTRAST: Final = 40
+"""Below this, paper minus ink is paper grain and bleed-through: no print to scale to."""
+
+MIN_EDGE: Final = 12
+"""The lowest edge threshold a faint page brings a probe to: JPEG ringing at quality 60 and
+paper grain stay below it."""
+
+
+def ink_contrast(pixels: np.ndarray) -> int:
+    """Paper level minus ink level of a grey page: the 90th and the 0.5th percentile.
+
+    Any page worth reading has more than half a percent of ink (a line of text has more),
+    so the 0.5th percentile is ink however faint the toner: a tired cartridge prints at
+    30-60% of its strength, 60-130 levels below the paper instead of 220.
+    """
+    counts = np.bincount(pixels[::2, ::2].ravel(), minlength=256)
+    cumulative = np.cumsum(counts)
+    total = int(cumulative[-1])
+    if total == 0:
+        return 0
+    paper = int(np.searchsorted(cumulative, 0.9 * total))
+    ink = int(np.searchsorted(cumulative, 0.005 * total))
+    return paper - ink
+
+
+def edge_for(edge: int, pixels: np.ndarray) -> int:
+    """A probe's edge threshold scaled to the page's contrast.
+
+    A faint page's symbol steps are as faint as its text: at the full threshold a Data
+    Matrix printed by a tired cartridge showed no texture at half scale and the page passed
+    for text, although full resolution reads it. Scaling keeps the thresholds' proportion to
+    the page's own ink, so faint text stays below them as normal text does (measured on text,
+    ID-card, form and tracking pages faded to 30-60%). A page with less contrast than
+    `MIN_CONTRAST` carries no ink to scale to (blank, or bleed-through only).
+    """
+    contrast = ink_contrast(pixels)
+    if contrast < MIN_CONTRAST or contrast >= REFERENCE_CONTRAST:
+        return edge
+    return max(MIN_EDGE, edge * contrast // REFERENCE_CONTRAST)
+
+
 class ZxingDecoder:
     """zxing-cpp; `formats` are normalised names (None: every format it reads).
 
@@ -480,11 +525,13 @@ class BarTextureProbe:
         found = self.decoder.scan(image)
         if any(s.symbology in LINEAR for s in found.symbols):
             return found
-        bars = self.count(_grey_pixels(image))
+        pixels = _grey_pixels(image)
+        bars = self.count(pixels, edge_for(self.edge, pixels))
         return replace(found, suspects=found.suspects + bars, bars=found.bars + bars)
 
-    def count(self, pixels: np.ndarray) -> int:
+    def count(self, pixels: np.ndarray, edge: int | None = None) -> int:
         """Orientations (bars upright, bars lying) in which barcode texture was found."""
+        edge = self.edge if edge is None else edge
         cell = self.cell
         height = (pixels.shape[0] - 1) // cell * cell
         width = (pixels.shape[1] - 1) // cell * cell
@@ -493,8 +540,8 @@ class BarTextureProbe:
         here = pixels[:height:2, :width]
         right = pixels[:height:2, 1 : width + 1]
         below = pixels[1 : height + 1 : 2, :width]
-        across = self._per_cell((np.maximum(here, right) - np.minimum(here, right)) > self.edge)
-        along = self._per_cell((np.maximum(here, below) - np.minimum(here, below)) > self.edge)
+        across = self._per_cell((np.maximum(here, right) - np.minimum(here, right)) > edge)
+        along = self._per_cell((np.maximum(here, below) - np.minimum(here, below)) > edge)
         return sum(
             self._has_run(bars, other) for bars, other in ((across, along), (along.T, across.T))
         )
@@ -565,11 +612,13 @@ class MatrixTextureProbe:
         found = self.decoder.scan(image)
         if found.suspects or any(s.symbology not in LINEAR for s in found.symbols):
             return found
-        matrix = self.count(_grey_pixels(image))
+        pixels = _grey_pixels(image)
+        matrix = self.count(pixels, edge_for(self.edge, pixels))
         return replace(found, suspects=found.suspects + matrix, matrix=found.matrix + matrix)
 
-    def count(self, pixels: np.ndarray) -> int:
+    def count(self, pixels: np.ndarray, edge: int | None = None) -> int:
         """1 if a block of dense cells is found, else 0."""
+        edge = self.edge if edge is None else edge
         cell = self.cell
         height = (pixels.shape[0] - 1) // cell * cell
         width = (pixels.shape[1] - 1) // cell * cell
@@ -578,12 +627,8 @@ class MatrixTextureProbe:
         here = pixels[:height, :width]
         right = pixels[:height, 1 : width + 1]
         below = pixels[1 : height + 1, :width]
-        per_across = _cell_sums(
-            (np.maximum(here, right) - np.minimum(here, right)) > self.edge, cell
-        )
-        per_along = _cell_sums(
-            (np.maximum(here, below) - np.minimum(here, below)) > self.edge, cell
-        )
+        per_across = _cell_sums((np.maximum(here, right) - np.minimum(here, right)) > edge, cell)
+        per_along = _cell_sums((np.maximum(here, below) - np.minimum(here, below)) > edge, cell)
         dense = (per_across >= self.transitions) & (per_along >= self.transitions)
         rows, cols = self.block
         for h, w in ((rows, cols), (cols, rows)):
