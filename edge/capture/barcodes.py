@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import zxingcpp
@@ -243,6 +243,7 @@ def _zxing_symbology(barcode: Any) -> str:
 
 
 _PIXELS = threading.local()
+_T = TypeVar("_T")
 
 
 @contextlib.contextmanager
@@ -260,6 +261,7 @@ def _sharing_pixels() -> Iterator[None]:
     finally:
         _PIXELS.sharing = False
         _PIXELS.held = None
+        _PIXELS.derived = None
 
 
 def _grey_pixels(image: Image.Image) -> np.ndarray:
@@ -293,7 +295,7 @@ def ink_contrast(pixels: np.ndarray) -> int:
     so the 0.5th percentile is ink however faint the toner: a tired cartridge prints at
     30-60% of its strength, 60-130 levels below the paper instead of 220.
     """
-    counts = np.bincount(pixels[::2, ::2].ravel(), minlength=256)
+    counts = np.bincount(pixels[::4, ::4].ravel(), minlength=256)
     cumulative = np.cumsum(counts)
     total = int(cumulative[-1])
     if total == 0:
@@ -313,10 +315,37 @@ def edge_for(edge: int, pixels: np.ndarray) -> int:
     ID-card, form and tracking pages faded to 30-60%). A page with less contrast than
     `MIN_CONTRAST` carries no ink to scale to (blank, or bleed-through only).
     """
-    contrast = ink_contrast(pixels)
+    contrast = _derived(pixels, "contrast", partial(ink_contrast, pixels))
     if contrast < MIN_CONTRAST or contrast >= REFERENCE_CONTRAST:
         return edge
     return max(MIN_EDGE, edge * contrast // REFERENCE_CONTRAST)
+
+
+def _derived(pixels: np.ndarray, key: object, make: Callable[[], _T]) -> _T:
+    """A value computed from a shared pixel array, made once per array while pixels are
+    shared: both texture probes look at the same page's contrast and grey-level steps."""
+    derived = getattr(_PIXELS, "derived", None)
+    if derived is None or derived[0] is not pixels:
+        derived = (pixels, {})
+        if getattr(_PIXELS, "sharing", False):
+            _PIXELS.derived = derived
+    values: dict[object, Any] = derived[1]
+    if key not in values:
+        values[key] = make()
+    return cast(_T, values[key])
+
+
+def _steps(pixels: np.ndarray, edge: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the grey level steps by more than ``edge`` to the next pixel right, and to the
+    next pixel down: the texture both probes count, each in cells of its own size."""
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
+        here, right, below = pixels[:-1, :-1], pixels[:-1, 1:], pixels[1:, :-1]
+        across = (np.maximum(here, right) - np.minimum(here, right)) > edge
+        along = (np.maximum(here, below) - np.minimum(here, below)) > edge
+        return across, along
+
+    return _derived(pixels, ("steps", edge), make)
 
 
 class ZxingDecoder:
@@ -537,11 +566,9 @@ class BarTextureProbe:
         width = (pixels.shape[1] - 1) // cell * cell
         if height < 2 * cell or width < self.run * cell:
             return 0
-        here = pixels[:height:2, :width]
-        right = pixels[:height:2, 1 : width + 1]
-        below = pixels[1 : height + 1 : 2, :width]
-        across = self._per_cell((np.maximum(here, right) - np.minimum(here, right)) > edge)
-        along = self._per_cell((np.maximum(here, below) - np.minimum(here, below)) > edge)
+        steps_across, steps_along = _steps(pixels, edge)
+        across = self._per_cell(steps_across[:height:2, :width])
+        along = self._per_cell(steps_along[:height:2, :width])
         return sum(
             self._has_run(bars, other) for bars, other in ((across, along), (along.T, across.T))
         )
@@ -624,11 +651,9 @@ class MatrixTextureProbe:
         width = (pixels.shape[1] - 1) // cell * cell
         if height < 5 * cell or width < 5 * cell:
             return 0
-        here = pixels[:height, :width]
-        right = pixels[:height, 1 : width + 1]
-        below = pixels[1 : height + 1, :width]
-        per_across = _cell_sums((np.maximum(here, right) - np.minimum(here, right)) > edge, cell)
-        per_along = _cell_sums((np.maximum(here, below) - np.minimum(here, below)) > edge, cell)
+        steps_across, steps_along = _steps(pixels, edge)
+        per_across = _cell_sums(steps_across[:height, :width], cell)
+        per_along = _cell_sums(steps_along[:height, :width], cell)
         dense = (per_across >= self.transitions) & (per_along >= self.transitions)
         rows, cols = self.block
         for h, w in ((rows, cols), (cols, rows)):
