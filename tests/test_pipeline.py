@@ -11,8 +11,12 @@ import pytest
 from PIL import Image
 
 from edge import samples
-from edge.capture.pipeline import Capture
+from edge.capture.barcodes import default_chain
+from edge.capture.pipeline import Capture, analyse
+from edge.capture.quality import QualityThresholds
+from edge.capture.readers import open_pages
 from edge.daemon import Daemon
+from edge.domain import DEFAULT_CODE_PATTERNS, CodePatterns
 from edge.records import Ledger
 from edge.samples import DossierSpec
 from edge.store import Store
@@ -142,3 +146,25 @@ def test_a_known_code_on_a_later_job_appends(capture: Capture, inbox: Path) -> N
     for path in second.paths:
         capture.process(path)
     assert _codes_and_pages(capture.store) == [(code, 5)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "flagged"),
+    [("colour scan", False), ("grey scan saved as RGB", True), ("grey JPEG", True)],
+)
+def test_capture_flags_a_page_not_scanned_in_colour(
+    tmp_path: Path, kind: str, flagged: bool
+) -> None:
+    """Decree 30 asks for colour: the flag comes from the pipeline as capture runs it (colour
+    judged on a sample of the checking decode), not only from the quality module alone."""
+    page = samples.text_page(11, 300)
+    if kind == "grey scan saved as RGB":
+        page = page.convert("L").convert("RGB")
+    elif kind == "grey JPEG":
+        page = page.convert("L")
+    path = tmp_path / "page.jpg"
+    samples.save_jpeg(page, path, 300, 75)
+    scanned = next(iter(open_pages(path)))
+    patterns = CodePatterns.from_config(list(DEFAULT_CODE_PATTERNS))
+    found = analyse(scanned, default_chain(), patterns, QualityThresholds())
+    assert ("not_colour" in found.flags) is flagged

@@ -194,12 +194,16 @@ def analyse(
     scale = barcodes.scale_for(quality.effective_resolution(page.pixel_size, page.dpi, thresholds))
     try:
         with page.lease(scale):
+            sample = page.colour_sample(8)
+            if sample is not None:
+                page.drop_colour()  # colour is judged on the sample: the rest reads grey
             report = quality.assess(
                 page.image(4),
                 reduce=4,
                 pixel_size=page.pixel_size,
                 dpi=page.dpi,
                 thresholds=thresholds,
+                colour_sample=sample,
             )
             page.drop_colour()
             reading = barcodes.read_page(page, chain, scale=scale)

@@ -102,12 +102,14 @@ def assess(
     pixel_size: tuple[int, int],
     dpi: tuple[float, float] | None,
     thresholds: QualityThresholds = QualityThresholds(),
+    colour_sample: Image.Image | None = None,
 ) -> QualityReport:
     """Check one page for the Decree 30 problems a clerk can fix by rescanning.
 
     ``page_image`` is the page already decoded at 1/``reduce`` of ``pixel_size`` (the
     full-resolution size), so nothing is decoded twice; ``dpi`` is the metadata
-    resolution, if any.
+    resolution, if any. ``colour_sample``, when given, is what colour is judged on (see
+    `is_colour`), and ``page_image`` may then be grey.
     """
     t = thresholds
     flags: list[str] = []
@@ -116,7 +118,10 @@ def assess(
     if effective_dpi is not None and effective_dpi < t.min_dpi:
         flags.append("low_dpi")
 
-    gray, colour = _luminance_and_colour(page_image, t)
+    if colour_sample is not None:
+        gray, colour = _luminance(page_image), is_colour(colour_sample, t)
+    else:
+        gray, colour = _luminance_and_colour(page_image, t)
     box = _inner_box(gray.size, t.margin_fraction)
     inner = gray.crop(box)
     stats = _ink_stats(inner.histogram(), t)
@@ -190,31 +195,44 @@ def effective_resolution(
     return round(best[1], 1) if best is not None else None
 
 
-def _luminance_and_colour(img: Image.Image, t: QualityThresholds) -> tuple[Image.Image, bool]:
-    """Luminance image and whether the page carries any colour at all.
+def _luminance(img: Image.Image) -> Image.Image:
+    return img if img.mode == "L" else img.convert("L")
 
-    A page counts as colour when enough pixels (1%) show a channel spread above the
-    tolerance. A grey scan stored as RGB has a spread of exactly 0, even through JPEG
-    at quality 50, while a colour scan of a black-and-white form still shows the
-    paper's tint (cream office paper: 4-8 levels) and sensor noise, so the tolerance
-    sits just above rounding. Measured on a 2x2-averaged copy with Pillow's C
-    operations: numpy's per-pixel max over channels costs 5 ms here.
-    """
+
+def _luminance_and_colour(img: Image.Image, t: QualityThresholds) -> tuple[Image.Image, bool]:
+    """Luminance image and whether the page carries any colour at all (see `is_colour`),
+    judged on a 2x2-averaged copy."""
     mode = img.mode
     if mode not in ("RGB", "L"):
         img = img.convert("L" if mode in ("1", "LA", "I", "I;16", "F") else "RGB")
     if img.mode == "L":
         return img, False
     small = img.reduce(2) if min(img.size) >= 2 else img
-    red, green, blue = small.split()
+    return img.convert("L"), is_colour(small, t)
+
+
+def is_colour(img: Image.Image, t: QualityThresholds = QualityThresholds()) -> bool:
+    """Whether a page (a small copy of it, about 40 dpi) carries any colour at all.
+
+    A page counts as colour when enough pixels (1%) show a channel spread above the
+    tolerance. A grey scan stored as RGB has a spread of exactly 0, even through JPEG
+    at quality 50, while a colour scan of a black-and-white form still shows the
+    paper's tint (cream office paper: 4-8 levels) and sensor noise, so the tolerance
+    sits just above rounding. Computed with Pillow's C operations: numpy's per-pixel
+    max over channels costs 5 ms here.
+    """
+    if img.mode != "RGB":
+        if img.mode in ("1", "L", "LA", "I", "I;16", "F"):
+            return False
+        img = img.convert("RGB")
+    red, green, blue = img.split()
     spread = ImageChops.lighter(
         ImageChops.lighter(ImageChops.difference(red, green), ImageChops.difference(green, blue)),
         ImageChops.difference(red, blue),
     )
     hist = spread.histogram()
     coloured = sum(hist[t.colour_tolerance + 1 :])
-    pixels = small.width * small.height
-    return img.convert("L"), coloured > t.colour_min_fraction * pixels
+    return coloured > t.colour_min_fraction * img.width * img.height
 
 
 def _inner_box(size: tuple[int, int], margin: float) -> tuple[int, int, int, int]:
