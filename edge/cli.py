@@ -201,6 +201,8 @@ def cmd_share(args: argparse.Namespace) -> int:
 
     if os.geteuid() != 0:
         raise UserError("run 'edge share' as root: it writes Samba's configuration and account")
+    if args.ftp:
+        return _share_ftp(args)
     samba_dir = Path(args.samba_dir).resolve() if args.samba_dir else None
     conf = samba_dir / "smb.conf" if samba_dir else share.CONF
     dirs = share.SambaDirs.under(samba_dir) if samba_dir else None
@@ -208,13 +210,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     service = not args.no_service
     try:
         if args.action == "enable":
-            password = None
-            if args.password_stdin:
-                password = sys.stdin.readline().strip()
-                if len(password) < 8:
-                    raise UserError(
-                        "the password on stdin is shorter than 8 characters: use longer"
-                    )
+            password = _password_from_stdin() if args.password_stdin else None
             spec, password = share.enable(
                 state=state,
                 inbox=inbox_dir(args.inbox),
@@ -237,6 +233,78 @@ def cmd_share(args: argparse.Namespace) -> int:
             print("shown once: type it on the copier now (the old one no longer works)")
         else:
             return _share_status(share, conf, state, as_json=args.json, service=service)
+    except share.ShareError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _share_ftp(args: argparse.Namespace) -> int:
+    """FTP for old copiers (edge/ftp.py): the same actions as the SMB share."""
+    from edge import ftp, share
+
+    conf = Path(args.ftp_conf) if args.ftp_conf else ftp.CONF
+    state = state_dir(args.state) if getattr(args, "state", None) else None
+    service = not args.no_service
+    try:
+        if args.action == "enable":
+            password = _password_from_stdin() if args.password_stdin else None
+            spec, password = ftp.enable(
+                state=state,
+                inbox=inbox_dir(args.inbox),
+                interfaces=args.interface or share.DEFAULT_INTERFACES,
+                conf=conf,
+                port=args.port if args.port != 445 else ftp.PORT,
+                password=password,
+                service=service,
+                addresses=args.address,
+            )
+            hide = args.hide_password or args.password_stdin
+            print(f"FTP for copiers is on ({', '.join(spec.interfaces)}); polling watcher on")
+            for address in spec.addresses:
+                print(f"  server: {address}  port {spec.port}  folder: /")
+            print(f"  user: {spec.account}")
+            if password is None:
+                print("  password: unchanged (lost it? 'edge share password --ftp' sets a new one)")
+            elif hide:
+                print("  password: set, not shown (a new one: 'edge share password --ftp')")
+            else:
+                print(f"  password: {password}   <- shown once: write it down for the copier now")
+            low, high = spec.passive_ports
+            print(f"  passive data ports: {low}-{high}; plain FTP: use SMB where the copier can")
+        elif args.action == "disable":
+            ftp.disable(state=state, conf=conf, service=service)
+            print("FTP for copiers is off: the server stopped and its password removed")
+        elif args.action == "password":
+            password = ftp.reset_password(conf, service=service)
+            print(f"new password for {share.ACCOUNT}: {password}")
+            print("shown once: type it on the copier now (the old one no longer works)")
+        else:
+            on = ftp.is_on(conf)
+            data: dict[str, Any] = {"ftp": "on" if on else "off", "conf": str(conf)}
+            if on:
+                spec = ftp.load(conf)
+                data.update(addresses=list(spec.addresses), allowed=[str(n) for n in spec.subnets])
+            print(
+                json.dumps(data) if args.json else "\n".join(f"{k}: {v}" for k, v in data.items())
+            )
+    except share.ShareError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _password_from_stdin() -> str:
+    password = sys.stdin.readline().strip()
+    if len(password) < 8:
+        raise UserError("the password on stdin is shorter than 8 characters: use longer")
+    return password
+
+
+def cmd_serve_ftp(args: argparse.Namespace) -> int:
+    """What edge-ftp.service runs, as user edge: serve the inbox to copiers over FTP."""
+    from edge import ftp, share
+
+    try:
+        ftp.serve(Path(args.conf))
     except share.ShareError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -478,7 +546,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="keep smb.conf and Samba's databases here, not in /var/lib/samba (tests)",
         )
         q.add_argument("--no-service", action="store_true", help="do not start or stop smbd")
+        q.add_argument(
+            "--ftp", action="store_true", help="FTP for old copiers instead of the SMB share"
+        )
+        q.add_argument("--ftp-conf", help="the FTP server's settings file (tests)")
         if action == "enable":
+            q.add_argument(
+                "--address", action="append", help="listen on this address only (FTP; tests)"
+            )
             q.add_argument("--inbox", default="/srv/edge/inbox")
             q.add_argument(
                 "--interface",
@@ -497,6 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "status":
             q.add_argument("--json", action="store_true")
         q.set_defaults(func=cmd_share)
+    q = share_sub.add_parser(
+        "serve-ftp", help="serve the inbox over FTP (what edge-ftp.service runs, as edge)"
+    )
+    q.add_argument("--conf", default="/var/lib/edge/ftp.json")
+    q.set_defaults(func=cmd_serve_ftp)
 
     p = sub.add_parser(
         "scan",

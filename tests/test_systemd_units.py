@@ -36,6 +36,7 @@ SERVICES = [
     "edge-firstboot.service",
     "edge-restart.service",
     "edge-scan-button.service",
+    "edge-ftp.service",
 ]
 ALL_UNITS = [
     *SERVICES,
@@ -44,7 +45,12 @@ ALL_UNITS = [
     "edge-update-request.path",
     "media-edge\\x2dusb.mount",
 ]
-BUDGET = {"edge.service": 20, "edge-central.service": 25, "edge-scan-button.service": 20}
+BUDGET = {
+    "edge.service": 20,
+    "edge-central.service": 25,
+    "edge-scan-button.service": 20,
+    "edge-ftp.service": 20,
+}
 
 
 def tool(name: str) -> str:
