@@ -17,6 +17,7 @@ from edge.store import Store
 from edge.tui.app import EdgeApp
 from edge.tui.demo_office import add_history
 from edge.tui.office import Unlocked
+from edge.tui.screens.base import LISTED_AUDIT_DELAY
 from edge.tui.screens.dialogs import HandBackDialog
 from edge.tui.screens.dossier import DossierScreen
 from edge.tui.screens.inbox import InboxScreen
@@ -26,6 +27,7 @@ from edge.tui.screens.search import SearchScreen
 from edge.tui.widgets.dossier_list import DossierList
 from edge.vault import Keyring
 from tests.conftest import PASSWORD
+from tests.test_tui_flows import payloads
 from tests.tui_fixtures import Desk, make_app, sign_in, use_box_console, wait_until
 
 HOSTILE = "[@click=app.quit]Lê Văn Tám[/] \x1b[31m"
@@ -264,6 +266,35 @@ async def test_names_never_reach_the_disk_and_go_with_the_lock(desk: Desk) -> No
     for path in Path(desk.base).rglob("*"):
         if path.is_file():
             assert wanted not in path.read_bytes(), path
+
+
+async def test_names_shown_in_a_list_are_in_the_log_once_per_visit(desk: Desk) -> None:
+    """Decree 13/2023: who saw a citizen's name. A list shows names as search results do,
+    so the names drawn are logged (``audit.listed``), once per visit, not once per redraw."""
+    late, early = desk.filled.waiting
+    set_details(desk, late, full_name="Phạm Thị Lụa", appointment="2026-11-20")
+    set_details(desk, early, full_name="Trần Văn Bình", appointment="2026-11-30")
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await go(pilot, "2")
+        line_with(app, "Phạm Thị Lụa")
+        for _ in range(3):  # moving the cursor redraws rows: no new entries
+            await go(pilot, "down", "up")
+        await pilot.pause(LISTED_AUDIT_DELAY + 0.5)
+        first = payloads(desk.state, "audit.listed")
+        assert first and all(p["clerk"] == "lan" for p in first)
+        shown = [i for p in first for i in p["shown"]]
+        assert {late, early} <= set(shown) and len(shown) == len(set(shown))
+        await go(pilot, "ctrl+l")  # locking writes what was gathered, then forgets it
+        await sign_in(pilot, keys=False)
+        await pilot.pause(LISTED_AUDIT_DELAY + 0.5)
+        again = payloads(desk.state, "audit.listed")[len(first) :]
+        assert {late, early} <= {i for p in again for i in p["shown"]}  # a new visit
+    app.office.close()
+    # nothing in an audit entry names the citizen: ids only
+    for payload in payloads(desk.state, "audit.listed"):
+        assert "Phạm" not in str(payload) and "Bình" not in str(payload)
 
 
 # -- Enter opens, on every list ------------------------------------------------------------

@@ -45,6 +45,13 @@ class DeskLedger(Forms, Completion, Review, Handover, Quarantine):
         with self.store.transaction():
             self.record(dossier_id, "audit.viewed", {"clerk": self.clerk, "what": list(what)})
 
+    def listed(self, shown: Sequence[str]) -> None:
+        """Lists show citizens' names too: which dossiers' names were drawn, once each per
+        visit of a list (issue 12), so the log answers "who saw this name" for lists as
+        it does for search results and opened dossiers."""
+        with self.store.transaction():
+            self.record(None, "audit.listed", {"clerk": self.clerk, "shown": list(shown)})
+
     def searched(self, shown: Sequence[str], total: int) -> None:
         """Search results show names: which dossiers were shown, not what was typed."""
         with self.store.transaction():

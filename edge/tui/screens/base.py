@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.timer import Timer
 
 from edge.desk import DeskError, DeskReason
 from edge.tui.i18n import _, ngettext, number
@@ -29,6 +30,10 @@ from edge.tui.widgets.dossier_list import DossierList
 
 if TYPE_CHECKING:
     from edge.tui.app import EdgeApp
+
+
+LISTED_AUDIT_DELAY = 1.0
+"""Seconds names drawn in a list are gathered before they are logged as one event."""
 
 
 def capture_warning() -> str:
@@ -52,6 +57,9 @@ class DeskScreen(Screen[Any]):
     def __init__(self) -> None:
         super().__init__()
         translate_bindings(self)
+        self._listed: list[str] = []
+        self._audited: set[str] = set()
+        self._listed_timer: Timer | None = None
 
     @property
     def edge(self) -> EdgeApp:
@@ -125,13 +133,38 @@ class DeskScreen(Screen[Any]):
         """The database changed (the daemon captured, or sync wrote): redraw what is shown."""
 
     def reveal_name(self, row: dict[str, Any]) -> None:
-        """``DossierList.reveal``: the citizen's name of a row about to be drawn."""
+        """``DossierList.reveal``: the citizen's name of a row about to be drawn.
+
+        Each name drawn is audited once per visit of the list, gathered for a moment so
+        that scrolling writes one event, not one per row.
+        """
         unlocked = self.office.unlocked
         if unlocked is not None and "name" not in row:
             row["name"] = unlocked.citizen_name(row["id"])
+            if row["name"] and row["id"] not in self._audited:
+                self._audited.add(row["id"])
+                self._listed.append(row["id"])
+                if self._listed_timer is None:
+                    self._listed_timer = self.set_timer(LISTED_AUDIT_DELAY, self.audit_listed)
+
+    def audit_listed(self) -> None:
+        """Write the names drawn since the last write into the log (``audit.listed``)."""
+        if self._listed_timer is not None:
+            self._listed_timer.stop()
+            self._listed_timer = None
+        shown, self._listed = self._listed, []
+        unlocked = self.office.unlocked
+        if shown and unlocked is not None:
+            unlocked.ledger.listed(shown)
+
+    def on_unmount(self) -> None:
+        self.audit_listed()
 
     def forget(self) -> None:
-        """The desk locks: drop what was opened for the screen (the names in the lists)."""
+        """The desk locks: drop what was opened for the screen (the names in the lists),
+        after logging which names were shown."""
+        self.audit_listed()
+        self._audited.clear()
         for listing in self.query(DossierList):
             listing.forget()
 
