@@ -435,3 +435,40 @@ def test_a_database_from_before_reviews_has_none(state: Path) -> None:
     finally:
         conn.close()
     assert data["open_reviews"] == 0 and data["oldest_review"] is None
+
+
+def test_a_published_catalogue_the_box_refuses_is_an_alert_on_the_fleet_page(
+    state: Path,
+) -> None:
+    """The box falls back to the shipped sample, so clerks would quote last release's
+    procedures and return dates; regional IT sees why in the summary sync sends."""
+    shipped = json.loads(
+        (Path(__file__).parent.parent / "edge/catalogue/procedures.json").read_text()
+    )
+    broken = json.loads(json.dumps(shipped))
+    entries = broken["procedures"] if isinstance(broken, dict) else broken
+    entries[0]["code"] = "not a code"
+
+    def alerts_with(data: object) -> dict[str, str]:
+        store = Store.open(state)
+        try:
+            with store.transaction():
+                store.conn.execute(
+                    "INSERT OR REPLACE INTO reference_data(name, data, source, updated) "
+                    "VALUES ('procedures', ?, 'test', '2026-12-02T00:00:00Z')",
+                    (json.dumps(data),),
+                )
+            return dict(health_summary(store, state)["alerts"])
+        finally:
+            store.close()
+
+    assert "reference.procedures" not in alerts_with(shipped)
+    alert = alerts_with(broken)["reference.procedures"]
+    assert alert.startswith("published catalogue not used (") and "publish a corrected" in alert
+    assert "\n" not in alert and len(alert) < 240
+    store = Store.open(state)
+    try:
+        sent = wire_summary(health_summary(store, state))  # what travels to central
+    finally:
+        store.close()
+    assert sent.alerts["reference.procedures"] == alert

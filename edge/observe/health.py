@@ -241,6 +241,33 @@ def _outbox(conn: sqlite3.Connection, tables: set[str]) -> dict[str, int]:
     }
 
 
+def _reference_alerts(conn: sqlite3.Connection, tables: set[str]) -> dict[str, str]:
+    """A published catalogue or holiday calendar the box refuses, as an alert.
+
+    The box then works from the next source (a hand-set file or the shipped sample), so
+    the clerk sees procedures and return dates that may be a release old; regional IT must
+    hear of it on the fleet page, not from a citizen given the wrong date (issue 12).
+    """
+    if "reference_data" not in tables:
+        return {}
+    from edge.catalogue import Calendar, parse
+
+    checks = {"procedures": ("catalogue", parse), "holidays": ("holidays", Calendar.from_data)}
+    alerts: dict[str, str] = {}
+    for name, data in conn.execute(
+        "SELECT name, data FROM reference_data WHERE name IN ('procedures', 'holidays')"
+    ):
+        what, check = checks[name]
+        try:
+            check(json.loads(data))
+        except (ValueError, TypeError, KeyError) as exc:
+            reason = " ".join(str(exc).split())[:160]
+            alerts[f"reference.{name}"] = (
+                f"published {what} not used ({reason}): publish a corrected one"
+            )
+    return alerts
+
+
 def _reviews(conn: sqlite3.Connection) -> tuple[int, str | None]:
     """Dossiers waiting for the clerk to check their cover, and when the oldest arrived.
 
@@ -283,6 +310,7 @@ def snapshot(conn: sqlite3.Connection, state: Path, *, now_ms: int | None = None
         errors[kind] = errors.get(kind, 0) + _int(value)
     alerts = {name: value for name, value in _meta_prefixed(conn, "alert.").items() if value}
     alerts.update(LIVE_ALERTS.all())
+    alerts.update(_reference_alerts(conn, tables))
     open_reviews, oldest_review = _reviews(conn)
     overdue = _review_alert(open_reviews, oldest_review, now_ms)
     if overdue is not None:
