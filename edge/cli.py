@@ -134,15 +134,20 @@ def cmd_dossiers(args: argparse.Namespace) -> int:
     store = Store.open(state_dir(args.state))
     try:
         rows = store.list_dossiers()
+        purged = store.purged_pages()
     finally:
         store.close()
+    for row in rows:
+        # pages whose bytes retention purged (edge/retention.py): central keeps them
+        row["purged"] = purged.get(row["id"], 0)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     for row in rows:
         flags = ",".join(row["flags"]) or "-"
         code = row["code"] or "(unassigned)"
-        print(f"{row['id']}  {code:32} {row['status']:16} {row['pages']:4} pages  {flags}")
+        kept = f"  {row['purged']} kept at central" if row["purged"] else ""
+        print(f"{row['id']}  {code:32} {row['status']:16} {row['pages']:4} pages  {flags}{kept}")
     return 0
 
 

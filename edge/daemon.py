@@ -35,6 +35,7 @@ from edge.durable import StorageProblem, check_storage, free_bytes, storage_prob
 from edge.notify import notify, watchdog_period
 from edge.observe.health import LIVE_ALERTS, STORAGE_ALERTS, Vitals
 from edge.records import Ledger
+from edge.retention import Keeper, guard_reserve
 from edge.settings import Settings
 from edge.store import StorageError, Store, store_error
 from edge.vault import Keyring
@@ -177,6 +178,7 @@ class Daemon:
                 name: text for name in STORAGE_ALERTS if (text := self.store.meta(f"alert.{name}"))
             }
             self._config_rev = self.store.meta("config.rev")
+            self.retention = Keeper(self.store, self.capture.ledger, state, lambda: self.settings)
         except sqlite3.Error as exc:
             self.store.close()
             raise store_error(exc, self.store.path) from exc
@@ -249,16 +251,16 @@ class Daemon:
     def storage_ok(self, needed: int = 0) -> bool:
         """The free-space guard and the storage latch in one: False stops intake.
 
-        Below the reserve (``min_free_mb``, plus twice the file in hand) scans wait in
-        the inbox. Once a write has failed (a disk full past the reserve, a filesystem
-        turned read-only, I/O errors) nothing is tried for ``FAULT_RETRY_SECONDS``; then
-        the disk is probed with a real write, and intake resumes only once the database
-        takes a write too.
+        Below the reserve (``min_free_mb``, less the room purged pages left inside the
+        database, plus twice the file in hand) scans wait in the inbox. Once a write has
+        failed (a disk full past the reserve, a filesystem turned read-only, I/O errors)
+        nothing is tried for ``FAULT_RETRY_SECONDS``; then the disk is probed with a real
+        write, and intake resumes only once the database takes a write too.
         """
         now = time.monotonic()
         if self._fault is not None and now < self._fault_retry_at:
             return False
-        reserve = self.settings.min_free_mb * 2**20 + 2 * needed
+        reserve = guard_reserve(self.settings.min_free_mb, self._reusable()) + 2 * needed
         probe = self._fault is not None or now >= self._next_probe
         if probe:
             self._next_probe = now + PROBE_SECONDS
@@ -267,6 +269,24 @@ class Daemon:
             problem = self._prove_writable()
         self._set_fault(problem)
         return problem is None
+
+    def _reusable(self) -> int:
+        try:
+            return self.store.reusable_bytes()
+        except sqlite3.Error:
+            return 0
+
+    def _keep(self) -> None:
+        """Retention's turn (edge/retention.py): hourly, and at once when the disk runs low.
+
+        Runs before the free-space guard, so intake resumes in the same round that an early
+        purge made room. A failure is logged and capture goes on: pages kept a while
+        longer are never a reason to stop taking scans.
+        """
+        try:
+            self.retention.tick()
+        except Exception as exc:
+            log.warning("retention pass skipped (%s: %s)", type(exc).__name__, exc)
 
     def disk_ok(self, needed: int = 0) -> bool:
         """The name tests and older callers know ``storage_ok`` by."""
@@ -468,6 +488,7 @@ class Daemon:
         )
         watcher.rescan()
         report = Report()
+        self._keep()
         deadline = time.monotonic() + max_wait
         while not self.stopping:
             batch = watcher.poll()
@@ -537,6 +558,7 @@ class Daemon:
                 try:
                     # the guard runs with or without scans waiting: a full disk alarms
                     # before the clerk scans into it, and clears when space returns
+                    self._keep()
                     if self.storage_ok():
                         self._write_heartbeat(updates)
                     self._follow_config()

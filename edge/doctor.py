@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge.clock import TOLERANCE_MS, iso
 from edge.durable import check_storage, damaged, storage_problem
+from edge.retention import guard_reserve
 from edge.settings import Settings
 from edge.store import DB_FILE, StorageError, Store, StoreError
 from edge.vault import Keyring, VaultError
@@ -130,30 +131,64 @@ def _reviews(store: Store) -> Check:
 
 
 def check_disk(state: Path) -> Check:
-    """Free space against the reserve, and a real write: a filesystem the kernel turned
-    read-only after an SD card error still calls itself "rw"."""
-    reserve_mb = _reserve_mb(state)
-    problem = check_storage(state, reserve_mb * 2**20, probe=True)
+    """Free space against the reserve and the purge floor, and a real write: a filesystem
+    the kernel turned read-only after an SD card error still calls itself "rw".
+
+    Room that retention's purges left inside the database counts as free, as it does for
+    the daemon's guard. Under the purge floor (``purge_floor_mb``) the box purges pages
+    central holds early; when none can go it only alarms, long before intake stops at the
+    reserve: that alarm is a warning here, while there is still time to sync.
+    """
+    reserve_mb, floor_mb, reusable, alert = _disk_state(state)
+    problem = check_storage(state, guard_reserve(reserve_mb, reusable), probe=True)
     if problem is not None:
         return Check("disk", "fail", problem.detail, problem.fix)
     free = shutil.disk_usage(state).free
-    return Check("disk", "ok", f"{free // 2**20} MB free (reserve {reserve_mb} MB), writable")
+    room = f"{free // 2**20} MB free" + (
+        f" and {reusable // 2**20} MB of purged pages' room in the database" if reusable else ""
+    )
+    if free + reusable < max(floor_mb, reserve_mb) * 2**20:
+        return Check(
+            "disk",
+            "warn",
+            f"{room}, under the {floor_mb} MB floor where old pages central holds are purged "
+            f"early; scans stop at {reserve_mb} MB" + (f" ({alert})" if alert else ""),
+            "sync the box (link or stick) so central acknowledges its pages and old ones can "
+            "be purged; if this comes back, the card is small for this office: plan a larger one",
+        )
+    return Check(
+        "disk",
+        "ok",
+        f"{room} (reserve {reserve_mb} MB, purge floor {floor_mb} MB), writable",
+    )
 
 
-def _reserve_mb(state: Path) -> int:
-    """The free-space reserve regional IT set, read without writing anything."""
-    default = Settings().min_free_mb
+def _disk_state(state: Path) -> tuple[int, int, int, str]:
+    """The reserve and the purge floor regional IT set, the database's free room and the
+    disk-pressure alarm, read without writing anything."""
+    defaults = Settings()
+    reserve_mb, floor_mb, reusable, alert = defaults.min_free_mb, defaults.purge_floor_mb, 0, ""
     try:
         conn = _read_only(state)
     except sqlite3.Error:
-        return default
+        return reserve_mb, floor_mb, reusable, alert
     try:
-        row = conn.execute("SELECT value FROM settings WHERE key='min_free_mb'").fetchone()
-        return int(json.loads(row[0])) if row else default
+        for key, value in conn.execute(
+            "SELECT key, value FROM settings WHERE key IN ('min_free_mb', 'purge_floor_mb')"
+        ):
+            if key == "min_free_mb":
+                reserve_mb = int(json.loads(value))
+            else:
+                floor_mb = int(json.loads(value))
+        pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        reusable = int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])
+        row = conn.execute("SELECT value FROM meta WHERE key = 'alert.disk_low'").fetchone()
+        alert = str(row[0]) if row and row[0] else ""
     except (sqlite3.Error, ValueError, TypeError):
-        return default
+        pass  # what could be read stands; the rest keeps its default
     finally:
         conn.close()
+    return reserve_mb, floor_mb, reusable, alert
 
 
 def _read_only(state: Path) -> sqlite3.Connection:

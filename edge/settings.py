@@ -58,6 +58,13 @@ class Settings:
     scan_colour: bool = True
     # how often edge-scan-button.service asks a USB scanner whether its button was pressed
     scan_button_poll_seconds: float = 1.0
+    # retention (edge/retention.py): a page's sealed bytes leave the box this many days after
+    # central's receipt for its dossier and the dossier's completion (or hand-back), both;
+    # metadata, events and the search index stay. Below purge_floor_mb free, pages central
+    # holds go early, oldest first, and the box alarms when none can (intake stops at
+    # min_free_mb).
+    page_retention_days: int = 90
+    purge_floor_mb: int = 2000
 
     @classmethod
     def from_mapping(
@@ -131,6 +138,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "max_decode_mb": (0, 64 * 1024),
     "scan_dpi": (200, 600),
     "scan_button_poll_seconds": (0.2, 60.0),
+    "page_retention_days": (1, 3650),
+    "purge_floor_mb": (0, 10**9),
 }
 
 

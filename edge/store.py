@@ -45,6 +45,10 @@ class StoreError(Exception):
         self.problem = problem
 
 
+class PagePurged(StoreError):
+    """The page's sealed bytes were purged from this box by retention; central keeps them."""
+
+
 class StorageError(StoreError):
     """The database is fine as far as anyone knows, but its disk cannot take writes now
     (full, turned read-only, I/O errors): wait or fix the disk, never restore a backup."""
@@ -346,6 +350,56 @@ MIGRATIONS: list[str] = [
     INSERT OR REPLACE INTO meta(key, value)
         SELECT 'search_reindex', '' WHERE EXISTS (SELECT 1 FROM dossiers WHERE fields IS NOT NULL);
     """,
+    # 11: what the clerk does to one page (issue 12, edge/desk/pages.py, edge/desk/documents.py),
+    # projected from its events. `rotation` (page.rotated) is how far the page is shown turned
+    # clockwise, 0/90/180/270: the sealed scan never changes. `deleted_at`/`deleted_by`
+    # (page.deleted, page.restored) take a page out of its dossier's list, counts and exports
+    # while its sealed blob stays until retention, so it can be restored. `document` is the
+    # catalogue's name of the required document the page belongs to and `document_kind` how
+    # it was given: original, certified_copy, copy or electronic (page.tagged).
+    """
+    ALTER TABLE pages ADD COLUMN rotation INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pages ADD COLUMN deleted_at TEXT;
+    ALTER TABLE pages ADD COLUMN deleted_by TEXT;
+    ALTER TABLE pages ADD COLUMN document TEXT;
+    ALTER TABLE pages ADD COLUMN document_kind TEXT;
+    """,
+    # 12: fees (issue 12, edge/desk/fees.py): how each dossier's fee is settled (before,
+    # after, exempt), projected from dossier.fee_set/fee_paid; no payer's name here. The
+    # receipt numbers' counter per office and year moves only with a recorded payment.
+    """
+    CREATE TABLE fees (
+        dossier_id TEXT PRIMARY KEY REFERENCES dossiers(id),
+        mode TEXT NOT NULL CHECK (mode IN ('before', 'after', 'exempt')),
+        kind TEXT NOT NULL CHECK (kind IN ('fee', 'charge')),
+        amount INTEGER NOT NULL CHECK (amount >= 0),
+        reason TEXT,
+        receipt TEXT UNIQUE,
+        paid_at TEXT,
+        updated TEXT NOT NULL
+    );
+    CREATE TABLE receipt_numbers (
+        office TEXT NOT NULL,
+        year INTEGER NOT NULL,
+        last INTEGER NOT NULL,
+        PRIMARY KEY (office, year)
+    );
+    """,
+    # 13: central's statuses as the clerk's tasks (issue 12, edge/desk/tasks.py). A task is
+    # derived from the log on every read: a dossier's latest `central.status` event and
+    # whether an event that settles it (a supplement, `task.done`, a hand-back) followed.
+    # Through events_dossier, each dossier's events were read one by one for their type (a
+    # clerk's every look at a dossier is an event): 3-5 times slower than a seek by type.
+    """
+    CREATE INDEX events_dossier_type ON events(dossier_id, type);
+    """,
+    # 14: retention (issue 13, edge/retention.py). A page whose sealed bytes left the box
+    # after central's receipt keeps its row, marked `purged_at`; its blob row stays (events
+    # and pages name it) with no bytes, marked too, so a read says "kept at central".
+    """
+    ALTER TABLE pages ADD COLUMN purged_at TEXT;
+    ALTER TABLE blobs ADD COLUMN purged_at TEXT;
+    """,
 ]
 
 
@@ -549,9 +603,16 @@ class Store:
         )
 
     def blob(self, blob_id: str) -> bytes:
-        row = self.conn.execute("SELECT data FROM blobs WHERE id=?", (blob_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT data, purged_at FROM blobs WHERE id=?", (blob_id,)
+        ).fetchone()
         if row is None:
             raise StoreError(f"page data {blob_id[:12]} is missing: run 'edge doctor'")
+        if row[1] is not None:
+            raise PagePurged(
+                f"page data {blob_id[:12]} was purged from this box on {row[1][:10]} after "
+                "central acknowledged it: open it at central, or ask regional IT for a copy"
+            )
         return bytes(row[0])
 
     def append_event(
@@ -657,8 +718,11 @@ class Store:
         )
 
     def next_position(self, dossier_id: str) -> int:
+        """After the dossier's last page; deleted pages have left the numbering."""
         row = self.conn.execute(
-            "SELECT COALESCE(MAX(position), 0) FROM pages WHERE dossier_id=?", (dossier_id,)
+            "SELECT COALESCE(MAX(position), 0) FROM pages WHERE dossier_id=? "
+            "AND deleted_at IS NULL",
+            (dossier_id,),
         ).fetchone()
         return int(row[0]) + 1
 
@@ -670,9 +734,46 @@ class Store:
         self.conn.execute(f"INSERT INTO pages({columns}) VALUES ({marks})", tuple(row.values()))
 
     def pages(self, dossier_id: str) -> list[sqlite3.Row]:
+        """The dossier's pages in order; one the clerk deleted is not among them."""
         return self.conn.execute(
-            "SELECT * FROM pages WHERE dossier_id=? ORDER BY position", (dossier_id,)
+            "SELECT * FROM pages WHERE dossier_id=? AND deleted_at IS NULL ORDER BY position",
+            (dossier_id,),
         ).fetchall()
+
+    # -- one page as the clerk handles it (issue 12, edge/desk/pages.py, documents.py) ----------
+
+    def page(self, page_id: str) -> sqlite3.Row | None:
+        """One page, deleted or not."""
+        return self.conn.execute("SELECT * FROM pages WHERE id=?", (page_id,)).fetchone()
+
+    def deleted_pages(self, dossier_id: str) -> list[sqlite3.Row]:
+        """The pages the clerk deleted from a dossier, kept until retention; where they were."""
+        return self.conn.execute(
+            "SELECT * FROM pages WHERE dossier_id=? AND deleted_at IS NOT NULL "
+            "ORDER BY position, deleted_at",
+            (dossier_id,),
+        ).fetchall()
+
+    def set_page_rotation(self, page_id: str, rotation: int) -> None:
+        self.conn.execute("UPDATE pages SET rotation=? WHERE id=?", (rotation, page_id))
+
+    def set_page_deleted(self, page_id: str, at: str | None, clerk: str | None) -> None:
+        """Mark a page deleted (``at``, by ``clerk``) or, with None, back in its dossier."""
+        self.conn.execute(
+            "UPDATE pages SET deleted_at=?, deleted_by=? WHERE id=?", (at, clerk, page_id)
+        )
+
+    def set_page_document(self, page_id: str, document: str | None, kind: str | None) -> None:
+        self.conn.execute(
+            "UPDATE pages SET document=?, document_kind=? WHERE id=?", (document, kind, page_id)
+        )
+
+    def merged_sources(self, dossier_id: str) -> list[str]:
+        """The dossiers merged straight into this one (their pages live here now)."""
+        rows = self.conn.execute(
+            "SELECT id FROM dossiers WHERE merged_into=? ORDER BY rowid", (dossier_id,)
+        )
+        return [str(r[0]) for r in rows]
 
     def list_dossiers(self) -> list[dict[str, Any]]:
         """Metadata only: what anyone at the box may see without a password."""
@@ -686,7 +787,7 @@ class Store:
                         SELECT DISTINCT s.name FROM pages p2
                         JOIN sources s ON s.sha256 = p2.source_sha
                         WHERE p2.dossier_id = d.id ORDER BY s.received, s.name)) AS sources
-            FROM dossiers d LEFT JOIN pages p ON p.dossier_id = d.id
+            FROM dossiers d LEFT JOIN pages p ON p.dossier_id = d.id AND p.deleted_at IS NULL
             GROUP BY d.id ORDER BY d.received_at, d.rowid
             """
         ).fetchall()
@@ -1009,6 +1110,250 @@ class Store:
             (dossier_id, event_type),
         ).fetchone()
         return Event(**dict(row)) if row is not None else None
+
+    # -- central's statuses as the clerk's tasks (issue 12, edge/desk/tasks.py) ----------------
+
+    def central_requests(
+        self,
+        settled_by: dict[int, Sequence[str]],
+        *,
+        handed_back: Sequence[int] = (),
+        dossier_id: str | None = None,
+    ) -> list[sqlite3.Row]:
+        """Dossiers whose latest central status asks something of the counter, not yet done.
+
+        ``settled_by`` maps each such status to the event types that settle it when one
+        follows the status's ``central.status`` event; a status in ``handed_back`` is also
+        settled once the dossier was handed back (``handed_back_at``), whenever that was.
+        Each row is the ``central.status`` event (its columns, sealed payload included)
+        with the dossier's ``code``, ``central_status`` and ``appointment``, oldest first.
+        Plain columns and event types only: counting tasks needs no key.
+        """
+        statuses = list(settled_by)
+        if not statuses:
+            return []
+        marks = ",".join("?" * len(statuses))
+        params: list[Any] = list(statuses)
+        where = f"central_status IN ({marks}) AND status != 'merged'"
+        if handed_back:
+            where += (
+                f" AND NOT (central_status IN ({','.join('?' * len(handed_back))})"
+                " AND handed_back_at IS NOT NULL)"
+            )
+            params.extend(handed_back)
+        if dossier_id is not None:
+            where += " AND id = ?"
+            params.append(dossier_id)
+        every = sorted({t for types in settled_by.values() for t in types})
+        params.extend(every)
+        settles = []
+        for status, types in settled_by.items():
+            settles.append(f"(c.central_status = ? AND x.type IN ({','.join('?' * len(types))}))")
+            params.extend([status, *types])
+        # the settling types also stand alone, so each is one seek in events_dossier_type
+        return self.conn.execute(
+            f"""
+            SELECT e.*, c.code, c.central_status, c.appointment
+            FROM (SELECT id, code, central_status, appointment FROM dossiers WHERE {where}) c
+            JOIN events e ON e.seq = (SELECT MAX(s.seq) FROM events s
+                                      WHERE s.dossier_id = c.id AND s.type = 'central.status')
+            WHERE NOT EXISTS (SELECT 1 FROM events x
+                              WHERE x.dossier_id = c.id
+                                AND x.type IN ({",".join("?" * len(every)) or "NULL"})
+                                AND x.seq > e.seq AND ({" OR ".join(settles) or "0"}))
+            ORDER BY e.seq
+            """,
+            params,
+        ).fetchall()
+
+    def central_request(self, dossier_id: str, status: int) -> int | None:
+        """The seq of the dossier's latest ``central.status`` event when it said ``status``.
+
+        Capture asks with 5 (more documents requested): a page scanned into such a dossier
+        is a supplement answering that request (``dossier.supplement_added``).
+        """
+        row = self.conn.execute(
+            "SELECT (SELECT MAX(seq) FROM events"
+            " WHERE dossier_id = d.id AND type = 'central.status')"
+            " FROM dossiers d WHERE d.id = ? AND d.central_status = ?",
+            (dossier_id, status),
+        ).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else None
+
+    def dossier_events(self, dossier_id: str, event_type: str) -> list[Event]:
+        """One dossier's events of one type, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE dossier_id=? AND type=? ORDER BY seq",
+            (dossier_id, event_type),
+        )
+        return [Event(**dict(r)) for r in rows]
+
+    # -- fees and receipt numbers (issue 12, edge/desk/fees.py) ---------------------------
+
+    def fee(self, dossier_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM fees WHERE dossier_id=?", (dossier_id,)).fetchone()
+
+    def fees_of(self, dossier_ids: Sequence[str]) -> list[sqlite3.Row]:
+        """The recorded fees of the given dossiers, in no order (absent: none recorded)."""
+        out: list[sqlite3.Row] = []
+        for start in range(0, len(dossier_ids), 500):
+            chunk = list(dossier_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            out.extend(
+                self.conn.execute(f"SELECT * FROM fees WHERE dossier_id IN ({marks})", chunk)
+            )
+        return out
+
+    def put_fee(
+        self,
+        dossier_id: str,
+        *,
+        mode: str,
+        kind: str,
+        amount: int,
+        reason: str | None,
+        updated: str,
+    ) -> None:
+        """How a dossier's fee is settled, replacing what was recorded (not yet paid)."""
+        self.conn.execute(
+            "INSERT INTO fees(dossier_id, mode, kind, amount, reason, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(dossier_id) DO UPDATE SET "
+            "mode=excluded.mode, kind=excluded.kind, amount=excluded.amount, "
+            "reason=excluded.reason, updated=excluded.updated",
+            (dossier_id, mode, kind, amount, reason, updated),
+        )
+
+    def mark_fee_paid(self, dossier_id: str, *, receipt: str, paid_at: str) -> None:
+        self.conn.execute(
+            "UPDATE fees SET receipt=?, paid_at=?, updated=? WHERE dossier_id=?",
+            (receipt, paid_at, paid_at, dossier_id),
+        )
+
+    def next_receipt_number(self, office: str, year: int) -> int:
+        """The office's next receipt number for ``year``, counted inside the caller's
+        transaction: it is taken only if that transaction commits, and never again."""
+        self.conn.execute(
+            "INSERT INTO receipt_numbers(office, year, last) VALUES (?, ?, 1) "
+            "ON CONFLICT(office, year) DO UPDATE SET last = last + 1",
+            (office, year),
+        )
+        row = self.conn.execute(
+            "SELECT last FROM receipt_numbers WHERE office=? AND year=?", (office, year)
+        ).fetchone()
+        return int(row[0])
+
+    # -- retention (issue 13, edge/retention.py) ------------------------------------------
+
+    def retention_candidates(
+        self, ignored: Sequence[str], dossier_id: str | None = None
+    ) -> list[sqlite3.Row]:
+        """Dossiers central acknowledged, complete or handed back, with a page not purged.
+
+        Each row has ``id``, ``received_at``, ``status``, ``completed_at``,
+        ``handed_back_at``, ``last_seq`` (its last event not of an ``ignored`` type) and
+        ``keys_acked_at`` (when the receipt for the last of its data keys' wraps came).
+        """
+        marks = ",".join("?" * len(ignored)) or "''"
+        where = "AND d.id = ?" if dossier_id is not None else ""
+        live = f"e.dossier_id = d.id AND e.type NOT IN ({marks})"
+        return self.conn.execute(
+            f"""
+            SELECT d.id, d.received_at, d.status, d.completed_at, d.handed_back_at,
+                (SELECT MAX(e.seq) FROM events e WHERE {live}) AS last_seq,
+                (SELECT MAX(b.acknowledged_at) FROM events e
+                 JOIN sync_keys k ON k.key_id = e.key_id JOIN sync_batches b ON b.n = k.batch_n
+                 WHERE {live} AND b.receipt IS NOT NULL) AS keys_acked_at
+            FROM dossiers d
+            WHERE d.sync = 'acknowledged'
+              AND (d.status = 'complete' OR d.handed_back_at IS NOT NULL)
+              AND EXISTS (SELECT 1 FROM pages p WHERE p.dossier_id = d.id AND p.purged_at IS NULL)
+              {where}
+            """,
+            (*ignored, *ignored, *([dossier_id] if dossier_id is not None else [])),
+        ).fetchall()
+
+    def receipt_times(self) -> list[tuple[int, str]]:
+        """``(last_seq, acknowledged_at)`` of every batch central signed a receipt for, in
+        chain order: an event's receipt is the first whose ``last_seq`` reaches it."""
+        rows = self.conn.execute(
+            "SELECT last_seq, acknowledged_at FROM sync_batches "
+            "WHERE receipt IS NOT NULL ORDER BY last_seq"
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def purgeable(self, dossier_id: str, acked_seq: int) -> tuple[list[str], list[str]]:
+        """The dossier's pages (deleted ones too) and blobs central holds, not yet purged.
+
+        A blob counts as held when an event central's receipts cover (``acked_seq``) carried
+        it: central committed that batch only with every blob verified. Blobs an event of
+        the dossier carried that no other dossier's live page still shows go too (the old
+        copy of a page moved away).
+        """
+        pages = self.conn.execute(
+            "SELECT p.id, p.blob_id FROM pages p WHERE p.dossier_id = ? AND p.purged_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM event_blobs l WHERE l.blob_id = p.blob_id AND l.seq <= ?) "
+            "ORDER BY p.position, p.id",
+            (dossier_id, acked_seq),
+        ).fetchall()
+        blobs = {r["blob_id"] for r in pages}
+        others = self.conn.execute(
+            "SELECT DISTINCT l.blob_id FROM event_blobs l JOIN events e ON e.seq = l.seq "
+            "WHERE e.dossier_id = ? AND l.seq <= ? AND NOT EXISTS (SELECT 1 FROM pages p "
+            "WHERE p.blob_id = l.blob_id AND p.purged_at IS NULL AND p.dossier_id <> ?)",
+            (dossier_id, acked_seq, dossier_id),
+        )
+        blobs.update(r[0] for r in others)
+        live = {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT blob_id FROM pages WHERE dossier_id = ? AND purged_at IS NULL",
+                (dossier_id,),
+            )
+        } - {r["blob_id"] for r in pages}
+        held = [
+            b
+            for b in sorted(blobs - live)
+            if self.conn.execute(
+                "SELECT 1 FROM blobs WHERE id = ? AND purged_at IS NULL", (b,)
+            ).fetchone()
+        ]
+        return [r["id"] for r in pages], held
+
+    def mark_purged(self, page_ids: Sequence[str], blob_ids: Sequence[str], at: str) -> int:
+        """Drop the blobs' bytes and mark them and the pages purged; returns the bytes freed.
+
+        Inside the caller's transaction, with the event that records it: a power cut leaves
+        the bytes and no mark, or the mark, the event and no bytes.
+        """
+        freed = 0
+        for blob_id in blob_ids:
+            row = self.conn.execute(
+                "SELECT LENGTH(data) FROM blobs WHERE id = ? AND purged_at IS NULL", (blob_id,)
+            ).fetchone()
+            freed += int(row[0] or 0) if row else 0
+        self.conn.executemany(
+            "UPDATE blobs SET data = zeroblob(0), purged_at = ? WHERE id = ? AND purged_at IS NULL",
+            [(at, b) for b in blob_ids],
+        )
+        self.conn.executemany(
+            "UPDATE pages SET purged_at = ? WHERE id = ? AND purged_at IS NULL",
+            [(at, p) for p in page_ids],
+        )
+        return freed
+
+    def purged_pages(self) -> dict[str, int]:
+        """How many of each dossier's pages (of those it shows) left the box by retention."""
+        rows = self.conn.execute(
+            "SELECT dossier_id, COUNT(*) FROM pages WHERE purged_at IS NOT NULL "
+            "AND deleted_at IS NULL GROUP BY dossier_id"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def reusable_bytes(self) -> int:
+        """Free pages inside the database file: room new pages fill before the file grows."""
+        count = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(count) * int(size)
 
 
 def _statements(script: str) -> list[str]:

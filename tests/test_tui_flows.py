@@ -193,6 +193,8 @@ async def test_idle_lock_drops_the_key_and_resumes_where_the_clerk_was(desk: Des
         await pilot.press("2")  # digits type into the password field, navigation is blocked
         assert isinstance(app.screen, SignInScreen)
         app.screen.query_one("#password", Input).value = ""
+        # half a second would lock again while a loaded machine derives the key
+        app.idle_seconds = 60.0
         await pilot.press(*PASSWORD, "enter")
         await pilot.pause()
         assert isinstance(app.screen, InboxScreen)

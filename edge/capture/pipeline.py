@@ -39,7 +39,7 @@ from edge.capture.readers import (
     sniff,
     source_sha256,
 )
-from edge.domain import CodePatterns
+from edge.domain import CodePatterns, PortalStatus
 from edge.records import Ledger
 from edge.settings import Settings
 from edge.store import Store
@@ -484,7 +484,8 @@ class Capture:
                 follows=placement.follows,
             )
             self.store.upsert_source(sha256, name, job_id)
-            self.ledger.add_page(
+            request = self.store.central_request(dossier_id, PortalStatus.YEU_CAU_BO_SUNG)
+            added = self.ledger.add_page(
                 dossier_id,
                 page.data,
                 media_type=page.media_type,
@@ -498,6 +499,14 @@ class Capture:
                 flags=analysis.flags,
                 symbols=analysis.symbols,
             )
+            if request is not None:
+                # the agency asked for more documents (status 5): these pages answer it, and
+                # the desk shows them as the supplement (Mẫu 02), in the same transaction
+                self.ledger.record(
+                    dossier_id,
+                    "dossier.supplement_added",
+                    {"pages": [added.page_id], "request": request},
+                )
             self.store.source_progress(sha256, page.index + 1, complete)
             if complete:
                 self.ledger.record(None, "source.completed", {"sha256": sha256, "name": name})

@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge.desk.completion import Completion
+from edge.desk.documents import DocumentTags
 from edge.desk.errors import DeskError, DeskReason
+from edge.desk.fees import Fees
 from edge.desk.forms import Forms
 from edge.desk.handover import Handover
 from edge.desk.quarantine import Quarantine
 from edge.desk.review import Review
 from edge.desk.signin import check_new_password, opens
+from edge.desk.tasks import Tasks
 from edge.vault import Keyring
 
 
-class DeskLedger(Forms, Completion, Review, Handover, Quarantine):
+class DeskLedger(Forms, Completion, Review, Handover, Quarantine, Fees, Tasks, DocumentTags):
     """The clerk's changes. Needs an unlocked office: moving a page re-seals it.
 
     Each method is one transaction of its own (callers must not hold one open).

@@ -1,10 +1,17 @@
-"""Pages between dossiers: reorder, split where a missed cover starts, merge.
+"""Pages between dossiers: reorder, split where a missed cover starts, merge; and one page
+turned (``page.rotated``), deleted (``page.deleted``) or restored (``page.restored``).
 
 A page's ciphertext is bound to its dossier by the associated data, so a moved
 page is opened with the unlocked office and sealed again for its new dossier,
 as a new content-addressed blob; ``page.moved`` names the new blob and the one
 it replaces. The old blob stays (events not yet synced name it) until
 retention purges it.
+
+Turning and deleting never touch the sealed scan. A rotation is how the page is
+shown; a deleted page leaves the dossier's list, its page count and its exports, but
+keeps its row and its blob (until retention) and can be restored by any clerk: a
+slip of a key must never lose a citizen's page. The pages left are numbered 1 to n
+again, so page numbers mean the same on screen, on the handover list and in exports.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from edge.clock import iso
 from edge.desk.base import DeskLedgerBase
 from edge.desk.errors import DeskError, DeskReason
 from edge.desk.statuses import MERGED
@@ -70,6 +78,9 @@ class PageMoves(DeskLedgerBase):
                 "replaces_blob": page["blob_id"],
                 "clerk": self.clerk,
             },
+            # the re-sealed page is a new blob: it travels with this event, as a captured
+            # page's blob travels with page.added, or central never receives it
+            blobs=[blob_id],
         )
 
     def _renumber(self, dossier_id: str) -> None:
@@ -131,6 +142,10 @@ class PageMoves(DeskLedgerBase):
         position = self.store.next_position(target_id)
         for offset, page in enumerate(pages):
             self._move_page(page, target_id, position + offset)
+        # deleted pages go along, still deleted: restorable where the others are now
+        after = position + len(pages)
+        for offset, page in enumerate(self.store.deleted_pages(source_id)):
+            self._move_page(page, target_id, after + offset)
         self.store.update_dossier(source_id, status=MERGED, merged_into=target_id, needs_review=0)
         self.store.replace_blind_terms(source_id, ())
         self.record(
@@ -139,3 +154,82 @@ class PageMoves(DeskLedgerBase):
             {"into": target_id, "pages": [p["id"] for p in pages], "clerk": self.clerk},
         )
         self.store.delete_draft(source_id)
+
+    # -- one page: turned, deleted, restored -------------------------------------------------
+
+    def _page_of(self, dossier_id: str, page_id: str) -> Any:
+        """The page, if it is (still) in this dossier: another desk may have moved it."""
+        page = self.store.page(page_id)
+        if page is None or page["dossier_id"] != dossier_id:
+            raise DeskError(DeskReason.PAGES_CHANGED)
+        return page
+
+    def _live_page(self, dossier_id: str, page_id: str) -> Any:
+        page = self._page_of(dossier_id, page_id)
+        if page["deleted_at"] is not None:
+            raise DeskError(DeskReason.PAGE_DELETED)
+        return page
+
+    def rotate_page(self, dossier_id: str, page_id: str, degrees: int = 90) -> int:
+        """Show a page turned by ``degrees`` clockwise (a multiple of 90); its new rotation.
+
+        The sealed scan stays exactly as captured: ``page.rotated`` records the rotation
+        the page is shown at from now on (``degrees``, 0, 90, 180 or 270 clockwise) and
+        the turn that led there (``by``).
+        """
+        if degrees % 90:
+            raise ValueError(f"pages turn by quarter turns, not {degrees} degrees")
+        self._editable(dossier_id)
+        page = self._live_page(dossier_id, page_id)
+        rotation = (int(page["rotation"] or 0) + degrees) % 360
+        if rotation == int(page["rotation"] or 0):
+            return rotation
+        with self.store.transaction():
+            self.store.set_page_rotation(page_id, rotation)
+            self.store.update_dossier(dossier_id)
+            self.record(
+                dossier_id,
+                "page.rotated",
+                {"page": page_id, "degrees": rotation, "by": degrees % 360, "clerk": self.clerk},
+            )
+        return rotation
+
+    def delete_page(self, dossier_id: str, page_id: str) -> None:
+        """Take a page out of the dossier; its sealed scan is kept until retention.
+
+        The page leaves the list, the page count, the handover list and exports; the
+        pages after it move up one. ``page.deleted`` names the clerk and where the page
+        was, and ``restore_page`` puts it back there.
+        """
+        self._editable(dossier_id)
+        page = self._live_page(dossier_id, page_id)
+        with self.store.transaction():
+            self.store.set_page_deleted(page_id, iso(self.store.time_ms()), self.clerk)
+            self._renumber(dossier_id)
+            self.store.update_dossier(dossier_id)
+            self.record(
+                dossier_id,
+                "page.deleted",
+                {"page": page_id, "position": int(page["position"]), "clerk": self.clerk},
+            )
+
+    def restore_page(self, dossier_id: str, page_id: str) -> int:
+        """A deleted page back where it was (or at the end, if fewer pages are left); its number."""
+        self._editable(dossier_id)
+        page = self._page_of(dossier_id, page_id)
+        if page["deleted_at"] is None:
+            raise DeskError(DeskReason.PAGES_CHANGED)
+        live = [p["id"] for p in self.store.pages(dossier_id)]
+        position = max(1, min(int(page["position"]), len(live) + 1))
+        live.insert(position - 1, page_id)
+        with self.store.transaction():
+            self.store.set_page_deleted(page_id, None, None)
+            for number, each in enumerate(live, 1):
+                self.store.set_page_position(each, number)
+            self.store.update_dossier(dossier_id)
+            self.record(
+                dossier_id,
+                "page.restored",
+                {"page": page_id, "position": position, "clerk": self.clerk},
+            )
+        return position

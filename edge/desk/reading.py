@@ -7,10 +7,11 @@ from typing import Any
 
 from edge.desk.errors import DeskError, DeskReason
 from edge.desk.search import Search
+from edge.desk.tasks import TaskReading
 from edge.vault import VaultError, field_ad, json_object
 
 
-class DeskReader(Search):
+class DeskReader(Search, TaskReading):
     """Reads sealed dossier data for the signed-in clerk."""
 
     def forget(self) -> None:
@@ -80,6 +81,81 @@ class DeskReader(Search):
             return []
         return [dict(item) for item in value if isinstance(item, dict)]
 
+    def cover_pages(self, dossier_id: str) -> set[str]:
+        """The pages of a dossier that capture opened a dossier on by the code read there.
+
+        Capture keeps no symbol for a code it confirmed (the code is the dossier's), so
+        the cover is found in the log: the first ``page.added`` of a dossier whose
+        ``dossier.created`` carried a code, for this dossier and those merged into it.
+        A cover whose symbol was kept (a portal URL, one the clerk checked) is seen in
+        ``page_symbols``; a rescan's cover joining a known dossier is in neither.
+        """
+        found: set[str] = set()
+        origins, seen = [dossier_id], {dossier_id}
+        while origins:
+            origin = origins.pop()
+            for merged in self.store.merged_sources(origin):
+                if merged not in seen:
+                    seen.add(merged)
+                    origins.append(merged)
+            created = self.store.first_event(origin, "dossier.created")
+            first = self.store.first_event(origin, "page.added")
+            if created is None or first is None:
+                continue
+            try:
+                if self.event_payload(created).get("code"):
+                    found.add(str(self.event_payload(first).get("page")))
+            except VaultError:
+                continue
+        return found
+
+    def documents(self, dossier_id: str, catalogue: Any = None) -> list[dict[str, Any]]:
+        """The dossier's papers (thành phần hồ sơ) as its pages are tagged, in catalogue order.
+
+        For each document the dossier's procedure requires, in the catalogue's order: one
+        ``{"name", "kind", "pages"}`` per kind it is tagged with (``kind`` is "original",
+        "certified_copy", "copy" or "electronic"; ``pages`` the page numbers, ascending),
+        or, when no page carries it, one with ``"pages": []`` and the kind the catalogue
+        asks for (original if it asks for one, else copy). Tags naming a document the
+        catalogue does not list (the procedure was changed, an update renamed it) follow,
+        by their first page. Deleted pages count for nothing. ``catalogue`` defaults to
+        the one the box uses now (``edge.catalogue.load``).
+        """
+        if catalogue is None:
+            from edge.catalogue import load as load_catalogue
+
+            catalogue = load_catalogue(self.store.path.parent, self.store)
+        row = self.store.dossier(dossier_id)
+        if row is None:
+            raise DeskError(DeskReason.DOSSIER_MISSING)
+        procedure = catalogue.get(row["procedure_code"]) if row["procedure_code"] else None
+        required = list(procedure.documents) if procedure is not None else []
+        kinds = ("original", "certified_copy", "copy", "electronic")
+        tagged: dict[str, dict[str, list[int]]] = {}
+        for page in self.store.pages(dossier_id):
+            if page["document"] and page["document_kind"] in kinds:
+                by_kind = tagged.setdefault(str(page["document"]), {})
+                by_kind.setdefault(str(page["document_kind"]), []).append(int(page["position"]))
+        out: list[dict[str, Any]] = []
+        for document in required:
+            if document.name not in tagged:
+                kind = "original" if document.originals or not document.copies else "copy"
+                out.append({"name": document.name, "kind": kind, "pages": []})
+                continue
+            by_kind = tagged.pop(document.name)
+            for kind in kinds:
+                if kind in by_kind:
+                    out.append({"name": document.name, "kind": kind, "pages": by_kind[kind]})
+        extra = sorted(
+            (
+                (pages, name, kind)
+                for name, by_kind in tagged.items()
+                for kind, pages in by_kind.items()
+            ),
+            key=lambda found: found[0][0],
+        )
+        return out + [{"name": name, "kind": kind, "pages": pages} for pages, name, kind in extra]
+
     def handovers(self, on: date) -> list[list[str]]:
         """The batches of paper handed over on ``on``, oldest first: each a list of dossier ids.
 
@@ -96,3 +172,22 @@ class DeskReader(Search):
             if payload.get("date") == on.isoformat():
                 batches.append([str(d) for d in payload.get("dossiers", [])])
         return batches
+
+    def last_central_status(self, dossier_id: str) -> dict[str, Any] | None:
+        """Central's last word on a dossier (its ``central.status`` event), or None.
+
+        ``status`` (the portal's 1-10) and ``note`` as the agency wrote it; 6 asks the
+        citizen to pay (nghĩa vụ tài chính), which the fee dialog shows. The event is
+        sealed, so this needs the signed-in clerk.
+        """
+        event = self.store.last_event(dossier_id, "central.status")
+        if event is None:
+            return None
+        try:
+            payload = self.event_payload(event)
+        except VaultError:
+            return None
+        status = payload.get("status")
+        if isinstance(status, bool) or not isinstance(status, int):
+            return None
+        return {"status": status, "note": str(payload.get("note") or "")}

@@ -8,7 +8,10 @@ understands:
 * ``status``: the national portal's status (1–10) for a dossier code; it shows
   as ``central_status`` in ``edge dossiers --json`` (9 = result ready for pickup).
   An optional ``appointment`` (the agency's return date, portal ``yyyyMMddHHmmss``
-  or ``YYYY-MM-DD``) replaces the date the desk computed: the agency's word wins;
+  or ``YYYY-MM-DD``) replaces the date the desk computed: the agency's word wins.
+  The sealed ``central.status`` event it records (status, note, appointment) is what
+  the clerk's tasks are derived from (3, 5, 6 and 8 ask something of the counter:
+  edge/desk/tasks.py), so it is recorded for every status, even a repeated one;
 * ``config``: settings such as dossier-code patterns; a running daemon picks
   them up without a restart (it watches ``config.rev``).
 

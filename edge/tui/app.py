@@ -8,7 +8,7 @@ seconds it also reads the capture daemon's heartbeat: after two minutes without
 a running daemon every screen shows a warning line until it is back.
 
 The footer shows each screen's own keys, F1 (help) and, where there is room,
-Ctrl+L; F1 or ? lists every key of the screen. The digits 1-6 go to the
+Ctrl+L; F1 or ? lists every key of the screen. The digits 1-7 go to the
 top-level screens, ``/`` searches from any list, Enter opens the row under the
 cursor on every list. Ctrl+Q signs out (asking first when typing is not saved);
 on the sign-in and lock screens it does nothing: on the box's console the UI is
@@ -107,6 +107,7 @@ class EdgeApp(App[None]):
         Binding("4", "go('handover')", N_("Handover"), show=False),
         Binding("5", "go('sync')", N_("Sync"), show=False),
         Binding("6", "go('quarantine')", N_("Quarantine"), show=False),
+        Binding("7", "go('tasks')", N_("Tasks"), show=False),
         # the navigation bar already says "/ Search"
         Binding("slash", "search", N_("Search"), key_display="/", show=False),
         Binding("f1", "help", N_("Help"), key_display="F1"),
@@ -445,7 +446,7 @@ class EdgeApp(App[None]):
         return not (action in ("go", "search", "lock") and blocked)
 
     def action_go(self, name: str) -> None:
-        from edge.tui.screens import handover, home, inbox, quarantine, results, sync
+        from edge.tui.screens import handover, home, inbox, quarantine, results, sync, tasks
 
         factories = {
             "home": home.HomeScreen,
@@ -454,6 +455,7 @@ class EdgeApp(App[None]):
             "handover": handover.HandoverScreen,
             "sync": sync.SyncScreen,
             "quarantine": quarantine.QuarantineScreen,
+            "tasks": tasks.TasksScreen,
         }
         if getattr(self.screen, "nav", None) == name and len(self.screen_stack) <= 3:
             return

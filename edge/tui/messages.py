@@ -183,6 +183,14 @@ ERRORS = {
     "wrong_password": N_("Wrong user name or password. Check Caps Lock and try again."),
     "dossier_missing": N_("This dossier no longer exists. Go back to the list."),
     "dossier_merged": N_("This dossier was merged into another. Open that one instead."),
+    "fee_amount_invalid": N_("Type the amount in đồng, digits only, at most 100.000.000."),
+    "fee_amount_zero": N_("There is nothing to collect: type the amount, or choose 3 (exempt)."),
+    "fee_mode_invalid": N_("Choose how the fee is settled (1, 2 or 3) and its kind (1 or 2)."),
+    "fee_not_due": N_("No fee is waiting to be collected for this dossier."),
+    "fee_paid": N_("This fee was collected and has its receipt: it can no longer be changed."),
+    "fee_reason_missing": N_("Give the reason for the exemption: F2 lists the usual ones."),
+    "fee_reason_too_long": N_("Keep the reason short, on one line: at most 80 characters."),
+    "fee_unpaid": N_("The fee is still to be collected: press T again to collect it first."),
     "already_complete": N_("This dossier is already complete and cannot be changed."),
     "code_invalid": N_("This is not a valid dossier code. Copy it exactly from the receipt."),
     "code_fixed": N_("This dossier already has a code from its receipt slip."),
@@ -205,6 +213,13 @@ ERRORS = {
         "The paper of this dossier went back to the agency: it can no longer be reopened."
     ),
     "target_missing": N_("The dossier to merge into no longer exists. Check the code."),
+    "task_changed": N_(
+        "This task was already done, or the agency sent a newer status. The list is refreshed."
+    ),
+    "task_not_payment": N_(
+        "Only a payment is marked done by hand: scan missing papers into the dossier (F4), "
+        "or hand the paper back (T)."
+    ),
     "cccd_length": N_("The CCCD number must have 12 digits. Check the card."),
     "cccd_digits": N_("The CCCD number may contain digits only. Check the card."),
     "cccd_province": N_("The first 3 digits are not a province code. Check the card."),
@@ -216,6 +231,9 @@ ERRORS = {
     "address_too_long": N_("The address is too long. Keep it under 200 characters."),
     "note_too_long": N_("The note is too long. Keep it under 500 characters."),
     "pages_changed": N_("The pages changed meanwhile. Look again and repeat."),
+    "page_deleted": N_("This page was deleted. D shows deleted pages; U restores one."),
+    "document_invalid": N_("Choose one of the procedure's documents and how it was given."),
+    "procedure_first": N_("Choose the procedure first (F2): pages are tagged with its documents."),
     "split_first_page": N_("Choose the page where the second dossier starts, not the first."),
     "same_dossier": N_("A dossier cannot be merged into itself."),
     "no_pages": N_("This dossier has no pages. Scan them first."),

@@ -174,7 +174,8 @@ def glance(store: Store, today: date, free_bytes: Callable[[], int | None]) -> G
         """
         SELECT COUNT(*) FROM dossiers d
         WHERE d.status IN (?, ?)
-          AND EXISTS (SELECT 1 FROM pages p WHERE p.dossier_id = d.id AND p.flags != '[]')
+          AND EXISTS (SELECT 1 FROM pages p WHERE p.dossier_id = d.id AND p.flags != '[]'
+                      AND p.deleted_at IS NULL)
         """,
         OPEN,
     ).fetchone()[0]
@@ -252,9 +253,11 @@ class DossierSource:
             SELECT d.id, d.code, d.status, d.received_at, d.sync, d.central_status,
                    d.procedure_code, d.appointment, d.handed_back_at, d.handed_over_on,
                    d.needs_review,
-                   (SELECT COUNT(*) FROM pages p WHERE p.dossier_id = d.id) AS pages,
+                   (SELECT COUNT(*) FROM pages p
+                     WHERE p.dossier_id = d.id AND p.deleted_at IS NULL) AS pages,
                    (SELECT json_group_array(p.flags) FROM pages p
-                     WHERE p.dossier_id = d.id AND p.flags != '[]') AS flags
+                     WHERE p.dossier_id = d.id AND p.flags != '[]'
+                       AND p.deleted_at IS NULL) AS flags
             FROM (SELECT rowid, id, code, status, received_at, sync, central_status,
                          procedure_code, appointment, handed_back_at, handed_over_on,
                          needs_review

@@ -217,10 +217,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_notify(args: argparse.Namespace) -> int:
     with _opened(args) as central:
         try:
-            ids = central.notify(args.code, args.status, args.note or "")
+            ids = central.notify(args.code, args.status, args.note or "", args.appointment)
         except AdminError as exc:
             raise SyncError(str(exc)) from exc
-    print(f"queued status {args.status} for {args.code} to {len(ids)} box(es)")
+    when = f" (return date {args.appointment})" if args.appointment else ""
+    print(f"queued status {args.status}{when} for {args.code} to {len(ids)} box(es)")
     return 0
 
 
@@ -421,7 +422,13 @@ def register(sub: Any) -> None:
     p = command("notify", cmd_notify, "send a dossier's portal status (1-10) to its box")
     p.add_argument("--code", required=True)
     p.add_argument("--status", required=True, type=int, choices=range(1, 11), metavar="1-10")
-    p.add_argument("--note")
+    p.add_argument("--note", help="what the agency says (5: what is missing; 6: what to pay)")
+    p.add_argument(
+        "--appointment",
+        metavar="DATE",
+        help="the agency's return date, dd/mm/yyyy or yyyy-mm-dd (e.g. 04/12/2026): "
+        "it replaces the date the box computed",
+    )
 
     p = command("revoke", cmd_revoke, "refuse a device from now on (stolen or rogue)")
     p.add_argument("--device", required=True)

@@ -119,10 +119,34 @@ class Downlink:
             )
         return int(new_id)
 
-    def notify(self, code: str, status: int, note: str = "") -> list[int]:
-        """Tell the box(es) holding a dossier its portal status (1–10)."""
+    def notify(
+        self, code: str, status: int, note: str = "", appointment: str | None = None
+    ) -> list[int]:
+        """Tell the box(es) holding a dossier its portal status (1–10).
+
+        ``appointment`` is the agency's return date (dd/mm/yyyy or yyyy-mm-dd), sent with
+        the status as ``YYYY-MM-DD``: on the box it replaces the date the desk computed.
+        Raises ``AdminError`` for a status or a date that is not one, and for a code
+        central does not hold.
+        """
+        from datetime import date, datetime
+
         if not 1 <= status <= 10:
             raise AdminError("a portal status is a number from 1 to 10 (DESIGN.md section 9)")
+        body: dict[str, Any] = {}
+        if appointment is not None and appointment.strip():
+            text = appointment.strip()
+            try:
+                if "/" in text:
+                    day = datetime.strptime(text, "%d/%m/%Y").date()
+                else:
+                    day = date.fromisoformat(text)
+            except ValueError:
+                raise AdminError(
+                    f"the return date {text!r} is not a date: write it as dd/mm/yyyy "
+                    "or yyyy-mm-dd, e.g. 04/12/2026"
+                ) from None
+            body["appointment"] = day.isoformat()
         code = code.strip().upper()
         with self.core.tx() as conn:
             owner = conn.execute(
@@ -153,6 +177,7 @@ class Downlink:
                             "dossier_id": holder.dossier_id,
                             "status": status,
                             "note": note,
+                            **body,
                         },
                     )
                 )

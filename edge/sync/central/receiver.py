@@ -186,8 +186,10 @@ class Central:
     ) -> c.DownlinkAnswer:
         return self.feed.downlink(conn, row, after, limit, nonce)
 
-    def notify(self, code: str, status: int, note: str = "") -> list[int]:
-        return self.feed.notify(code, status, note)
+    def notify(
+        self, code: str, status: int, note: str = "", appointment: str | None = None
+    ) -> list[int]:
+        return self.feed.notify(code, status, note, appointment)
 
     def configure(self, settings: dict[str, Any], office: str | None = None) -> Pushed:
         return self.config.configure(settings, office)

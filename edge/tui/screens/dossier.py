@@ -3,9 +3,13 @@
 What is typed is kept as a sealed draft at every pause, so a power cut loses
 at most the last moment of typing; Ctrl+S saves, F9 saves and completes.
 Opening the dossier is an audited view of personal data. The page list
-reorders ([ and ]), splits (S) and previews (Enter) pages; F8 merges the whole
-dossier into another one. F4 scans a batch straight into this dossier (a supplement,
-a forgotten page); its pages appear in the list once capture has filed them.
+reorders ([ and ]), splits (S), turns (R), deletes (X) and enlarges (Enter, where
++ and - zoom and the arrows move) pages, and tags them (T) with the procedure's
+document they are and whether it is an original or a copy. Each line says what capture
+saw on the page: the cover, a blank page, an ID card, quality warnings. A deleted
+page keeps its sealed scan: D shows the deleted pages and U restores one. F8 merges the
+whole dossier into another one. F4 scans a batch straight into this dossier (a
+supplement, a forgotten page); its pages appear in the list once capture has filed them.
 
 A dossier whose cover capture could not confirm (``needs_review``) opens with a
 panel above the form saying what was read; it has the focus, so N then Enter
@@ -19,14 +23,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
 
 from edge.catalogue import Procedure, load_calendar
 from edge.clock import parse_iso
@@ -43,22 +45,26 @@ from edge.desk import (
 )
 from edge.desk.appointment import Calendar, suggested_date
 from edge.desk.details import parse_channel
+from edge.desk.fees import FeeState
 from edge.domain import Channel
 from edge.printable import printable
 from edge.tui.i18n import N_, _, day, local_time, ngettext
-from edge.tui.messages import field_label, flag_label, portal_label, status_label
+from edge.tui.messages import field_label, portal_label, status_label
 from edge.tui.queries import pages as page_rows
 from edge.tui.queries import previous_dossier
 from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import (
     ConfirmDialog,
-    PreviewDialog,
     ProcedurePicker,
     PromptDialog,
     procedure_summary,
 )
-from edge.tui.widgets.common import ChoiceField, Field, Plain, translate_bindings
-from edge.tui.widgets.preview import PagePreview, page_image
+from edge.tui.screens.document_tag import DocumentTagDialog, TagChoice, numbers_text
+from edge.tui.screens.fees import FEE_LABEL, FeeDialog, fee_said
+from edge.tui.screens.page_view import PageViewScreen
+from edge.tui.widgets.common import ChoiceField, Field, Plain
+from edge.tui.widgets.page_list import COVER_KINDS, PageList, kind_name, page_entry
+from edge.tui.widgets.preview import PagePreview, page_image, turned
 from edge.tui.widgets.review import (
     CardFound,
     Review,
@@ -92,22 +98,11 @@ CHANNEL_NAMES = {
 }
 """How a dossier reached the desk, as the national portal codes it (1, 2, 3)."""
 DRAFT_DELAY = 0.3
-COVER_KINDS = ("dossier_code", "receipt_like")
-MEDIA = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF", "application/pdf": "PDF"}
-
-
-class PageList(OptionList):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            "left_square_bracket,ctrl+up", "screen.move_page(-1)", N_("Move"), key_display="[ ]"
-        ),
-        Binding("right_square_bracket,ctrl+down", "screen.move_page(1)", N_("Down"), show=False),
-        Binding("s", "screen.split", N_("Split here")),
-    ]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        translate_bindings(self)
+ENLARGED = 2000
+"""Longest side, in pixels, of a page in the enlarged view: a 300-dpi A4 scan nearly whole,
+so zooming in shows the typed text as scanned."""
+PAGE_ACTIONS = ("rotate_page", "delete_page", "tag_pages")
+"""What acts on the highlighted page, which must be one still in the dossier."""
 
 
 class DossierScreen(DeskScreen):
@@ -128,6 +123,7 @@ class DossierScreen(DeskScreen):
         Binding("f7", "reopen", N_("Reopen"), key_display="F7"),
         Binding("f8", "merge", N_("Merge"), key_display="F8"),
         Binding("f4", "scan", N_("Scan"), key_display="F4"),
+        Binding("f6", "fees", FEE_LABEL, key_display="F6"),
         Binding("escape", "back", N_("Back"), key_display="Esc"),
     ]
 
@@ -139,6 +135,11 @@ class DossierScreen(DeskScreen):
         self._draft_timer: Timer | None = None
         self._preview_timer: Timer | None = None
         self._pages: list[dict[str, Any]] = []
+        """The dossier's pages, in order; the deleted ones are in ``_deleted``."""
+        self._deleted: list[dict[str, Any]] = []
+        self._show_deleted = False
+        self._covers: set[str] = set()
+        self._hinted = False
         self._pending: dict[str, str] | None = None
         self._saved: dict[str, str] = {}
         self._symbols: dict[str, list[dict[str, Any]]] = {}
@@ -330,27 +331,27 @@ class DossierScreen(DeskScreen):
         return suggested_date(received, now, processing, self._calendar)
 
     def load_pages(self, keep: str | None = None) -> None:
-        self._pages = page_rows(self.office.store, self.dossier_id)
+        """The page list again from the store: labels, turns, tags, deleted pages (with D)."""
+        store = self.office.store
+        self._pages = page_rows(store, self.dossier_id)
+        self._deleted = [dict(r) for r in store.deleted_pages(self.dossier_id)]
         self._symbols = {}
+        self._covers = self._cover_pages()
+        shown = self._pages + (self._deleted if self._show_deleted else [])
         page_list = self.query_one(PageList)
-        page_list.clear_options()
-        for page in self._pages:
-            label = Text(f"{page['position']:>2}. {MEDIA.get(page['media_type'], '?')}")
-            if page["dpi"]:
-                label.append(f" {int(page['dpi'])} dpi", style="dim")
-            if page["flags"]:
-                flags = ", ".join(flag_label(f) for f in page["flags"])
-                label.append(" ⚠ " + printable(flags), style="yellow")
-            page_list.add_option(Option(label, id=page["id"]))
-        self.query_one("#pages-title", Plain).update(
-            ngettext("{n} page", "{n} pages", len(self._pages)).format(n=len(self._pages))
+        page_list.show(
+            [page_entry(p, self._page_symbols(p), cover=p["id"] in self._covers) for p in shown],
+            keep=keep,
         )
-        if self._pages:
-            index = next((i for i, p in enumerate(self._pages) if p["id"] == keep), 0)
-            page_list.highlighted = index
+        title = ngettext("{n} page", "{n} pages", len(self._pages)).format(n=len(self._pages))
+        if self._deleted:
+            title += " · " + _("{n} deleted (D)").format(n=len(self._deleted))
+        self.query_one("#pages-title", Plain).update(title)
+        if shown:
             self._preview_later()
         else:
             self.query_one(PagePreview).show_message(_("No pages."))
+        self.refresh_bindings()
         # page numbers in the ID-card hint and the cover to check follow the pages
         self._show_card()
         if self._review is not None:
@@ -586,6 +587,10 @@ class DossierScreen(DeskScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("save", "pick_procedure", "move_page", "split"):
             return self.editable
+        if action in PAGE_ACTIONS:
+            return self.editable and bool(self._pages) and self._page_is("live")
+        if action == "restore_page":
+            return self.editable and self._page_is("deleted")
         if action == "reopen":
             return (
                 self.row is not None
@@ -604,6 +609,8 @@ class DossierScreen(DeskScreen):
                 and not self._revealed
                 and not self._typing_code
             )
+        if action == "fees":
+            return self.row is not None and self.row["status"] != MERGED
         if action == "fill_from_card":
             return self.editable and self._card is not None
         if action == "scan":
@@ -646,10 +653,24 @@ class DossierScreen(DeskScreen):
         self._preview_timer = self.set_timer(0.12, self._preview)
 
     def _current_page(self) -> dict[str, Any] | None:
-        index = self.query_one(PageList).highlighted
-        if index is None or not 0 <= index < len(self._pages):
-            return None
-        return self._pages[index]
+        """The highlighted page, deleted or not (a deleted one is only shown after D)."""
+        found = self.query_one(PageList).current_id
+        return next((p for p in self._pages + self._deleted if p["id"] == found), None)
+
+    def _current_live(self) -> dict[str, Any] | None:
+        page = self._current_page()
+        return page if page is not None and page["deleted_at"] is None else None
+
+    def _cover_pages(self) -> set[str]:
+        try:
+            return self.desk.reader.cover_pages(self.dossier_id)
+        except Exception:
+            return set()
+
+    def _image(self, page: dict[str, Any], longest: int = 400) -> Any:
+        """The page as the clerk turned it (the sealed scan itself never changes)."""
+        image = page_image(self.desk.reader.page_bytes(page), page["media_type"], longest)
+        return turned(image, int(page["rotation"] or 0))
 
     def _preview(self) -> None:
         page = self._current_page()
@@ -657,8 +678,7 @@ class DossierScreen(DeskScreen):
         if page is None or self.office.unlocked is None:
             return
         try:
-            data = self.desk.reader.page_bytes(page)
-            preview.show(page_image(data, page["media_type"]))
+            preview.show(self._image(page))
         except Exception:
             preview.show_message(_("This page cannot be shown; it is stored unchanged."))
 
@@ -668,15 +688,30 @@ class DossierScreen(DeskScreen):
         if page is None:
             return
         try:
-            image = page_image(self.desk.reader.page_bytes(page), page["media_type"], 1200)
+            image = self._image(page, ENLARGED)
         except Exception:
             self.say(_("This page cannot be shown; it is stored unchanged."), "error")
             return
-        title = _("Page {n}").format(n=page["position"])
-        self.app.push_screen(PreviewDialog(title, image))
+        if page["deleted_at"] is None:
+            title = _("Page {n}").format(n=page["position"])
+        else:
+            title = _("Deleted page (was page {n})").format(n=page["position"])
+        self.app.push_screen(PageViewScreen(title, image))
+
+    @on(OptionList.OptionHighlighted, "#pages")
+    def _page_keys(self) -> None:
+        # turning, deleting and restoring depend on the page: the footer follows it
+        self.refresh_bindings()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """The page keys, once a visit: the footer has no room for them at 80 columns."""
+        if isinstance(event.widget, PageList) and self._pages and not self._hinted:
+            self._hinted = True
+            if self.editable:
+                self.say(_("Pages: Enter enlarges, R turns, X deletes, T document; F1: every key."))
 
     def action_move_page(self, delta: int) -> None:
-        page = self._current_page()
+        page = self._current_live()
         if page is None:
             return
         ids = [p["id"] for p in self._pages]
@@ -694,7 +729,7 @@ class DossierScreen(DeskScreen):
         self.say(_("Page moved to position {n}.").format(n=target + 1), "ok")
 
     def action_split(self) -> None:
-        page = self._current_page()
+        page = self._current_live()
         if page is None:
             return
         if page["position"] == 1:
@@ -715,6 +750,162 @@ class DossierScreen(DeskScreen):
 
         question = _("Move pages {n} to the end into a new dossier?").format(n=page["position"])
         self.app.push_screen(ConfirmDialog(question, _("Split")), confirmed)
+
+    def _page_is(self, state: str) -> bool:
+        page = self._current_page()
+        if page is None:
+            return False
+        return (page["deleted_at"] is None) == (state == "live")
+
+    def action_rotate_page(self, degrees: int) -> None:
+        """R turns the page a quarter clockwise (Shift+R back); only how it is shown changes."""
+        page = self._current_live()
+        if page is None or not self.editable:
+            return
+        try:
+            rotation = self.desk.ledger.rotate_page(self.dossier_id, page["id"], degrees)
+        except DeskError as exc:
+            self.fail(exc)
+            self.load_pages(keep=page["id"])
+            return
+        self.load_pages(keep=page["id"])
+        if rotation:
+            self.say(
+                _("Page {n} is shown turned {degrees}°; the scan itself is unchanged.").format(
+                    n=page["position"], degrees=rotation
+                ),
+                "ok",
+            )
+        else:
+            self.say(_("Page {n} is shown as scanned.").format(n=page["position"]), "ok")
+
+    def action_delete_page(self) -> None:
+        """X or Delete, once confirmed: the page leaves the dossier; its scan is kept."""
+        page = self._current_live()
+        if page is None or not self.editable:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.desk.ledger.delete_page(self.dossier_id, page["id"])
+            except DeskError as exc:
+                self.fail(exc)
+                self.load_pages()
+                return
+            self.load_pages(keep=self._neighbour(page))
+            self._show_title()
+            self.say(
+                _("Page {n} was deleted. D shows deleted pages; U restores one.").format(
+                    n=page["position"]
+                ),
+                "ok",
+            )
+
+        question = _(
+            "Delete page {n} from dossier {code}? Its scan is kept and can be restored (D, U)."
+        ).format(n=page["position"], code=self.row["code"] or _("(no code)"))
+        self.app.push_screen(ConfirmDialog(question, _("Delete page"), danger=True), confirmed)
+
+    def _neighbour(self, page: dict[str, Any]) -> str | None:
+        """The page to stay on once ``page`` left the list: the next one, else the one before."""
+        ids = [p["id"] for p in self._pages]
+        index = ids.index(page["id"]) if page["id"] in ids else -1
+        rest = ids[index + 1 :] + ids[:index][::-1]
+        return rest[0] if rest else None
+
+    def action_show_deleted(self) -> None:
+        """D shows the deleted pages under the others, or hides them again."""
+        if not self._deleted and not self._show_deleted:
+            self.say(_("No page of this dossier was deleted."))
+            return
+        self._show_deleted = not self._show_deleted
+        current = self._current_page()
+        self.load_pages(keep=current["id"] if current else None)
+        if self._show_deleted:
+            self.say(_("Deleted pages are at the end of the list: U restores the highlighted one."))
+            if self._deleted and (current is None or current["deleted_at"] is None):
+                page_list = self.query_one(PageList)
+                page_list.highlighted = page_list.get_option_index(self._deleted[0]["id"])
+        else:
+            self.say("")
+
+    def action_restore_page(self) -> None:
+        page = self._current_page()
+        if page is None or page["deleted_at"] is None or not self.editable:
+            return
+        try:
+            position = self.desk.ledger.restore_page(self.dossier_id, page["id"])
+        except DeskError as exc:
+            self.fail(exc)
+            self.load_pages()
+            return
+        if len(self._deleted) <= 1:
+            self._show_deleted = False
+        self.load_pages(keep=page["id"])
+        self._show_title()
+        self.say(_("The page is back in the dossier as page {n}.").format(n=position), "ok")
+
+    def action_tag_pages(self) -> None:
+        """T: which of the procedure's documents this page (or run of pages) is, and its kind."""
+        page = self._current_live()
+        if page is None or not self.editable:
+            return
+        procedure = self._procedure()
+        if procedure is None:
+            self.fail(DeskError(DeskReason.PROCEDURE_FIRST))
+            return
+        tagged: dict[str, list[int]] = {}
+        for each in self._pages:
+            if each["document"]:
+                tagged.setdefault(each["document"], []).append(int(each["position"]))
+        numbers: tuple[int, ...] = (int(page["position"]),)
+        if page["document"]:
+            # the whole run of pages carrying the same tag, so it is changed at once
+            run = [
+                int(p["position"])
+                for p in self._pages
+                if (p["document"], p["document_kind"]) == (page["document"], page["document_kind"])
+            ]
+            start = run.index(int(page["position"]))
+            low = high = start
+            while low > 0 and run[low - 1] == run[low] - 1:
+                low -= 1
+            while high < len(run) - 1 and run[high + 1] == run[high] + 1:
+                high += 1
+            numbers = tuple(run[low : high + 1])
+        dialog = DocumentTagDialog(
+            procedure.documents,
+            tagged,
+            numbers=numbers,
+            last=len(self._pages),
+            current=(page["document"], page["document_kind"]),
+        )
+        self.app.push_screen(dialog, lambda choice: self._tagged(choice, page["id"]))
+
+    def _tagged(self, choice: TagChoice | None, keep: str) -> None:
+        if choice is None:
+            return
+        by_number = {int(p["position"]): p["id"] for p in self._pages}
+        ids = [by_number[n] for n in choice.pages if n in by_number]
+        try:
+            self.desk.ledger.tag_pages(self.dossier_id, ids, choice.document, choice.kind)
+        except DeskError as exc:
+            self.fail(exc)
+            self.load_pages(keep=keep)
+            return
+        self.load_pages(keep=keep)
+        pages, count = numbers_text(choice.pages), len(choice.pages)
+        if choice.document is None:
+            said = ngettext(
+                "Page {pages}: no document.", "Pages {pages}: no document.", count
+            ).format(pages=pages)
+        else:
+            said = ngettext(
+                "Page {pages}: {document} ({kind}).", "Pages {pages}: {document} ({kind}).", count
+            ).format(pages=pages, document=printable(choice.document), kind=kind_name(choice.kind))
+        self.say(said, "ok")
 
     # -- merge --------------------------------------------------------------------------------
 
@@ -760,7 +951,8 @@ class DossierScreen(DeskScreen):
         reviewing = bool(self.row["needs_review"]) if self.row is not None else False
         self.row = row
         count = len(self.office.store.pages(self.dossier_id))
-        if count != len(self._pages):
+        deleted = len(self.office.store.deleted_pages(self.dossier_id))
+        if (count, deleted) != (len(self._pages), len(self._deleted)):
             current = self._current_page()
             self.load_pages(keep=current["id"] if current else None)
         if self._review is not None or reviewing != bool(row["needs_review"]):
@@ -837,6 +1029,15 @@ class DossierScreen(DeskScreen):
         if found is not None:
             hint.update(card_text(found))
         self.refresh_bindings()
+
+    def action_fees(self) -> None:
+        """F6: the dossier's fee, how it is settled, and its receipt."""
+
+        def done(state: FeeState | None) -> None:
+            if state is not None:
+                self.say(fee_said(state), "ok")
+
+        self.app.push_screen(FeeDialog(self.dossier_id), done)
 
     def action_fill_from_card(self) -> None:
         """Put the ID card's details into the form; nothing is saved until Ctrl+S."""

@@ -7,10 +7,15 @@ by both sides, as a PDF naming exactly those dossiers (a date's second handover
 is its own list, "lần 2"). P writes the list of everything handed over on the
 date again; D switches between what is waiting and a date's list. After a list
 is written, a dialog shows its whole path and prints it or copies it to a stick.
+
+The list follows Circular 17/2017/TT-BTTTT (``edge.tui.handover``): each dossier's
+documents with originals and copies (as tagged on its pages, else as the catalogue
+asks for its procedure), its pages, and its fee and how it was settled.
 """
 
 from __future__ import annotations
 
+import inspect
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,10 +26,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
+from edge.catalogue import Procedure
 from edge.clock import parse_iso
 from edge.desk import DeskError, DeskReason, local_day, parse_date
+from edge.desk.fees import fee_states
 from edge.tui.export import copy_to_stick, print_file
-from edge.tui.handover import HandoverLine, handover_pdf
+from edge.tui.handover import HandoverLine, Paper, handover_pdf
 from edge.tui.i18n import N_, _, day, ngettext, number
 from edge.tui.queries import HandoverSource
 from edge.tui.screens import columns
@@ -32,6 +39,7 @@ from edge.tui.screens.base import DeskScreen
 from edge.tui.screens.dialogs import ConfirmDialog, FileWrittenDialog
 from edge.tui.widgets.common import Field
 from edge.tui.widgets.dossier_list import Column, DossierList
+from edge.vault import VaultError
 
 
 class HandoverScreen(DeskScreen):
@@ -151,14 +159,20 @@ class HandoverScreen(DeskScreen):
         self._title()
 
     def _lines(self, source: HandoverSource, only: set[str] | None = None) -> list[HandoverLine]:
+        """What the list says of each dossier: no citizen's name or number, ever."""
         rows = source.rows(0, max(1, source.count()))
+        rows = [r for r in rows if only is None or r["id"] in only]
+        fees = fee_states(self.office.store, [r["id"] for r in rows])
         lines = []
         for row in rows:
-            if only is not None and row["id"] not in only:
-                continue
             procedure = self.office.catalogue.get(row.get("procedure_code") or "")
             # the day at the counter: 02:03 on 2 December in Vietnam is still 1 December in UTC
             received = local_day(parse_iso(row["received_at"])) if row["received_at"] else None
+            fee = fees.get(row["id"])
+            free = False
+            if fee is None and procedure is not None:
+                listed = self.desk.ledger.catalogue_fee(row["id"], self.office.catalogue)
+                free = listed is not None and not listed.total
             lines.append(
                 HandoverLine(
                     row["code"] or "",
@@ -166,9 +180,42 @@ class HandoverScreen(DeskScreen):
                     procedure.name if procedure else "",
                     int(row["pages"]),
                     received,
+                    papers=self._papers(row["id"], procedure),
+                    fee=fee,
+                    free=free,
                 )
             )
         return lines
+
+    def _papers(self, dossier_id: str, procedure: Procedure | None) -> tuple[Paper, ...]:
+        """The dossier's documents as the clerk tagged them (original or copy, and their
+        pages); before pages can be tagged, what the catalogue asks for its procedure."""
+        asked = {
+            d.name: Paper(d.name, originals=d.originals, copies=d.copies)
+            for d in (procedure.documents if procedure is not None else ())
+        }
+        documents = getattr(self.desk.reader, "documents", None)
+        if documents is not None:
+            # the office's catalogue, not one read from disk again for every dossier
+            known = "catalogue" in inspect.signature(documents).parameters
+            extra = {"catalogue": self.office.catalogue} if known else {}
+            try:
+                tagged = documents(dossier_id, **extra)
+            except (DeskError, VaultError):
+                tagged = None
+            if tagged:
+                return tuple(self._paper(d, asked) for d in tagged)
+        return tuple(asked.values())
+
+    @staticmethod
+    def _paper(document: dict[str, Any], asked: dict[str, Paper]) -> Paper:
+        """A tagged document: how it was given and its pages. One no page carries yet is
+        listed with the originals and copies the catalogue asks for, if it names it."""
+        name = str(document.get("name") or "")
+        pages = tuple(int(n) for n in document.get("pages") or ())
+        if not pages and name in asked:
+            return asked[name]
+        return Paper(name, kind=str(document.get("kind") or ""), pages=pages)
 
     def action_record(self) -> None:
         on = self.chosen_date()

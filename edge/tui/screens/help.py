@@ -21,7 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, OptionList, Static
 
 from edge.tui.i18n import N_, _
-from edge.tui.widgets.common import Plain, plain_text, translate_bindings
+from edge.tui.widgets.common import NAV_ITEMS, Plain, plain_text, translate_bindings
 from edge.tui.widgets.dossier_list import DossierList
 
 
@@ -63,7 +63,7 @@ def screen_keys(app: App[Any], screen: Screen[Any]) -> list[KeyHelp]:
     ]
     rows += list(_unlabelled(screen))
     if screens:
-        rows.append(KeyHelp("1 … 6", _("Go to a screen of the top bar"), True))
+        rows.append(KeyHelp(f"1 … {len(NAV_ITEMS)}", _("Go to a screen of the top bar"), True))
     return sorted(rows, key=lambda row: row.everywhere)
 
 
@@ -89,6 +89,8 @@ KEY_NAMES = {
     "question_mark": "?",
     "delete": "Delete",
     "backspace": "Backspace",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
 }
 
 

@@ -1,6 +1,8 @@
 """Today at a glance: what came in, what waits for the clerk, and the box's health.
 
-The next steps are a list like every other: Enter on one opens its screen.
+The next steps are a list like every other: Enter on one opens its screen. What the
+agency's answers ask of the counter (more papers, a payment, a paper to return) is
+counted from the log like the task list itself (edge/desk/tasks.py), without a key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from edge.desk.tasks import open_task_count
 from edge.tui.i18n import N_, _, language, local_time, number
 from edge.tui.messages import update_attention, update_label
 from edge.tui.queries import Glance, glance
@@ -40,6 +43,7 @@ class HomeScreen(DeskScreen):
         Binding("2", "app.go('inbox')", N_("Dossiers"), show=False),
         Binding("3", "app.go('results')", N_("Results"), show=False),
         Binding("4", "app.go('handover')", N_("Handover"), show=False),
+        Binding("7", "app.go('tasks')", N_("Tasks"), show=False),
         Binding("f4", "scan", N_("Scan"), key_display="F4"),
         Binding("escape", "stop_scan", N_("Stop scan"), key_display="Esc", show=False),
     ]
@@ -63,6 +67,7 @@ class HomeScreen(DeskScreen):
         office = self.office
         today = office.today()
         g = glance(office.store, today, office.free_bytes)
+        tasks = open_task_count(office.store)
         weekday = format_date(today, "EEEE", locale=language())
         self.set_title(
             _("Today, {weekday} {date} · office {office} · clerk {clerk}").format(
@@ -72,9 +77,9 @@ class HomeScreen(DeskScreen):
                 clerk=self.desk.clerk,
             )
         )
-        self.query_one("#desk", Static).update(self._desk(g))
+        self.query_one("#desk", Static).update(self._desk(g, tasks))
         self.query_one("#box", Static).update(self._box(g))
-        self.query_one(NextSteps).show(self._next(g))
+        self.query_one(NextSteps).show(self._next(g, tasks))
 
     @on(OptionList.OptionSelected, "#next")
     def _step_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -93,7 +98,7 @@ class HomeScreen(DeskScreen):
             )
         return table
 
-    def _desk(self, g: Glance) -> Table:
+    def _desk(self, g: Glance, tasks: int) -> Table:
         return self._grid(
             [
                 (_("Received today"), number(g.received_today), False),
@@ -101,6 +106,7 @@ class HomeScreen(DeskScreen):
                 (_("  of which covers to check"), number(g.reviews), g.reviews > 0),
                 (_("  of which without code"), number(g.unassigned), g.unassigned > 0),
                 (_("With quality warnings"), number(g.quality), g.quality > 0),
+                (_("Tasks from the agency"), number(tasks), tasks > 0),
                 (_("Results to hand back"), number(g.results), g.results > 0),
                 (_("Paper to return to agency"), number(g.handover), g.handover > 0),
             ]
@@ -125,7 +131,7 @@ class HomeScreen(DeskScreen):
             ]
         )
 
-    def _next(self, g: Glance) -> list[tuple[str, str]]:
+    def _next(self, g: Glance, tasks: int) -> list[tuple[str, str]]:
         """(step, words) for each thing waiting: ``STEP_SCREENS`` says what Enter opens."""
         steps: list[tuple[str, str]] = []
         if g.disk_alert:
@@ -135,6 +141,9 @@ class HomeScreen(DeskScreen):
         if g.reviews:
             text = _("Press 2: check {n} cover(s) first (new dossier, or same as before).")
             steps.append(("reviews", text.format(n=number(g.reviews))))
+        if tasks:
+            text = _("Press 7: the agency asks something for {n} dossier(s).")
+            steps.append(("tasks", text.format(n=number(tasks))))
         if g.waiting:
             text = _("Press 2 to complete {n} scanned dossier(s).")
             steps.append(("waiting", text.format(n=number(g.waiting))))
@@ -159,6 +168,7 @@ STEP_SCREENS = {
     "results": "results",
     "handover": "handover",
     "quarantined": "quarantine",
+    "tasks": "tasks",
 }
 """The screen each next step is done on (the idle line has none)."""
 

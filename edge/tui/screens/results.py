@@ -13,11 +13,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 
 from edge.desk import DeskError
+from edge.desk.fees import FeeState
 from edge.tui.i18n import N_, _, number
 from edge.tui.queries import ResultsSource
 from edge.tui.screens import columns
 from edge.tui.screens.base import DeskScreen, overdue_note
 from edge.tui.screens.dialogs import HandBackDialog
+from edge.tui.screens.fees import FeeDialog, fee_said
 from edge.tui.widgets.dossier_list import DossierList
 
 
@@ -77,6 +79,16 @@ class ResultsScreen(DeskScreen):
         if row is None:
             return
         desk = self.desk
+        fee = desk.ledger.fee(row["id"])
+        if fee is not None and fee.due_at_hand_back:
+            # the fee left for the hand-back is collected first, then the result goes
+            def collected(state: FeeState | None) -> None:
+                if state is not None and state.paid:
+                    self.say(fee_said(state), "ok")
+                    self.action_hand_back()
+
+            self.app.push_screen(FeeDialog(row["id"], collect=True), collected)
+            return
         details = desk.reader.details(row["id"])
         desk.ledger.viewed(row["id"], ["fields"])
         procedure = self.office.catalogue.get(details.get("procedure", ""))
