@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from rich.cells import cell_len
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from edge import samples
 from edge.clock import Clock
-from edge.desk import DeskLedger, clean_details
+from edge.desk import DeskError, DeskLedger, clean_details
 from edge.store import Store
 from edge.tui.app import EdgeApp
 from edge.tui.screens.dialogs import ConfirmDialog
@@ -389,3 +390,35 @@ def test_pages_snapshot_on_the_box_console(
         assert snap_compare(app, terminal_size=(80, 24), run_before=SCREENS[screen])
     finally:
         app.office.store.close()
+
+
+# -- pages retention took off the box -------------------------------------------------------------
+
+
+async def test_a_purged_page_says_central_keeps_it_and_cannot_be_moved(desk: Desk) -> None:
+    """After retention (edge/retention.py) a page's bytes are gone from the box: the list
+    says where it is, the preview says why it shows nothing, and a split that would have
+    to re-seal it is refused in words instead of failing half-way."""
+    dossier = card_dossier(desk)
+    store = Store.open(desk.state)
+    try:
+        second = store.pages(dossier)[1]
+        with store.transaction():
+            store.mark_purged([second["id"]], [second["blob_id"]], "2026-11-27T00:00:00.000Z")
+    finally:
+        store.close()
+    app = make_app(desk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pages = await open_pages(pilot, app, dossier)
+        shown = lines(pages)
+        assert "lưu tại trung tâm" in shown[1] and "lưu tại trung tâm" not in shown[0]
+        await pilot.press("down")
+        await pilot.pause(0.3)
+        preview = app.screen.query_one(PagePreview)
+        said = " ".join(str(w.render()) for w in preview.query(Static))
+        assert "trung tâm vẫn giữ" in said
+    app.office.close()
+    with ledger_for(desk) as ledger, pytest.raises(DeskError) as refused:
+        ledger.split(dossier, second["id"])
+    assert refused.value.reason == "page_purged"
+    assert [p["id"] for p in live(desk, dossier)][1] == second["id"]  # nothing moved

@@ -57,6 +57,7 @@ class DeskReason(StrEnum):
     NOTHING_HANDED_OVER = "nothing_handed_over"
     NOTHING_TO_HAND_OVER = "nothing_to_hand_over"
     PAGE_DELETED = "page_deleted"
+    PAGE_PURGED = "page_purged"
     PAGES_CHANGED = "pages_changed"
     PASSWORD_COMMON = "password_common"
     PASSWORD_DATE = "password_date"

@@ -43,7 +43,13 @@ class PageMoves(DeskLedgerBase):
             )
 
     def _move_page(self, page: Any, target_id: str, position: int) -> None:
-        """Re-seal a page under the target dossier's key (inside the caller's transaction)."""
+        """Re-seal a page under the target dossier's key (inside the caller's transaction).
+
+        A page whose bytes retention already removed cannot be re-sealed: only central
+        holds them, so it stays where it is (the whole move is refused, nothing half done).
+        """
+        if page["purged_at"] is not None:
+            raise DeskError(DeskReason.PAGE_PURGED)
         data = self.reader.page_bytes(page)
         key = self._key(target_id)
         sealed = self.sealer.seal(key, data, page_ad(target_id, page["id"]))

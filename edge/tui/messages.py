@@ -232,6 +232,9 @@ ERRORS = {
     "note_too_long": N_("The note is too long. Keep it under 500 characters."),
     "pages_changed": N_("The pages changed meanwhile. Look again and repeat."),
     "page_deleted": N_("This page was deleted. D shows deleted pages; U restores one."),
+    "page_purged": N_(
+        "This page's scan is kept at central only (retention): it cannot move to another dossier."
+    ),
     "document_invalid": N_("Choose one of the procedure's documents and how it was given."),
     "procedure_first": N_("Choose the procedure first (F2): pages are tagged with its documents."),
     "split_first_page": N_("Choose the page where the second dossier starts, not the first."),

@@ -48,6 +48,7 @@ from edge.desk.details import parse_channel
 from edge.desk.fees import FeeState
 from edge.domain import Channel
 from edge.printable import printable
+from edge.store import PagePurged
 from edge.tui.i18n import N_, _, day, local_time, ngettext
 from edge.tui.messages import field_label, portal_label, status_label
 from edge.tui.queries import pages as page_rows
@@ -75,6 +76,15 @@ from edge.tui.widgets.review import (
     card_values,
     find_id_card,
 )
+
+
+def kept_at_central() -> str:
+    """What a purged page shows instead of itself."""
+    return _(
+        "This page left the box after its retention time; central keeps it "
+        "(ask regional IT for a copy)."
+    )
+
 
 FORM_FIELDS = (
     "code",
@@ -337,10 +347,19 @@ class DossierScreen(DeskScreen):
         self._deleted = [dict(r) for r in store.deleted_pages(self.dossier_id)]
         self._symbols = {}
         self._covers = self._cover_pages()
+        supplements = self.desk.reader.supplement_pages(self.dossier_id)
         shown = self._pages + (self._deleted if self._show_deleted else [])
         page_list = self.query_one(PageList)
         page_list.show(
-            [page_entry(p, self._page_symbols(p), cover=p["id"] in self._covers) for p in shown],
+            [
+                page_entry(
+                    p,
+                    self._page_symbols(p),
+                    cover=p["id"] in self._covers,
+                    supplement=p["id"] in supplements,
+                )
+                for p in shown
+            ],
             keep=keep,
         )
         title = ngettext("{n} page", "{n} pages", len(self._pages)).format(n=len(self._pages))
@@ -679,6 +698,8 @@ class DossierScreen(DeskScreen):
             return
         try:
             preview.show(self._image(page))
+        except PagePurged:
+            preview.show_message(kept_at_central())
         except Exception:
             preview.show_message(_("This page cannot be shown; it is stored unchanged."))
 
@@ -689,6 +710,9 @@ class DossierScreen(DeskScreen):
             return
         try:
             image = self._image(page, ENLARGED)
+        except PagePurged:
+            self.say(kept_at_central())
+            return
         except Exception:
             self.say(_("This page cannot be shown; it is stored unchanged."), "error")
             return

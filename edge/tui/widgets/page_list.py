@@ -73,13 +73,23 @@ class PageEntry:
     document: str | None = None
     kind: str | None = None
     deleted_at: str | None = None
+    supplement: bool = False
+    """Scanned while the agency's request for more documents was open (Mẫu 02)."""
+    purged: bool = False
+    """Its bytes left the box after retention: central keeps them."""
 
     @property
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
 
-def page_entry(page: Any, symbols: list[dict[str, Any]], *, cover: bool = False) -> PageEntry:
+def page_entry(
+    page: Any,
+    symbols: list[dict[str, Any]],
+    *,
+    cover: bool = False,
+    supplement: bool = False,
+) -> PageEntry:
     """A page row (dict or sqlite Row) with its opened symbols as a list entry.
 
     ``cover`` says the log shows capture opened the dossier on this page (its code
@@ -101,7 +111,17 @@ def page_entry(page: Any, symbols: list[dict[str, Any]], *, cover: bool = False)
         document=page["document"],
         kind=page["document_kind"],
         deleted_at=page["deleted_at"],
+        supplement=supplement,
+        purged=_column(page, "purged_at") is not None,
     )
+
+
+def _column(page: Any, name: str) -> Any:
+    """A column that stores from before its migration do not have yet."""
+    try:
+        return page[name]
+    except (KeyError, IndexError):
+        return None
 
 
 def labels(entry: PageEntry) -> list[str]:
@@ -113,6 +133,10 @@ def labels(entry: PageEntry) -> list[str]:
         found.append(flag_label("blank"))
     if entry.id_card:
         found.append(_("ID card"))
+    if entry.supplement:
+        found.append(_("Supplement"))
+    if entry.purged:
+        found.append(_("kept at central"))
     return found
 
 
