@@ -131,7 +131,7 @@ class DossierScreen(DeskScreen):
         Binding("f3", "fill_from_card", N_("ID card"), key_display="F3"),
         Binding("f9", "complete", N_("Complete"), key_display="F9"),
         Binding("f7", "reopen", N_("Reopen"), key_display="F7"),
-        Binding("f8", "merge", N_("Merge"), key_display="F8"),
+        Binding("f8", "merge", N_("Merge"), key_display="F8", show=False),
         Binding("f4", "scan", N_("Scan"), key_display="F4"),
         Binding("f6", "fees", FEE_LABEL, key_display="F6"),
         Binding("escape", "back", N_("Back"), key_display="Esc"),
